@@ -1,0 +1,273 @@
+"""Stream event files (CSV, JSON lines, Parquet) as raw chunks numbered by row.
+
+A raw chunk is an Arrow table with a ``_row`` column and the file's own columns, untouched:
+text for CSV, text extracted from each JSON object for JSON lines, the stored types for Parquet.
+`pentascore.events.validate` decides what is valid. Row numbers count data rows from 1: for
+CSV the header is not a row (row N is on line N + 1), for JSON lines row N is line N.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from pentascore.core.errors import IngestError
+from pentascore.events.schema import FIELDS
+from pentascore.events.validate import NESTED_KEYS, PARSE_ERROR, ROW, UNKNOWN_KEYS
+
+Format = Literal["csv", "jsonl", "parquet"]
+FORMATS: dict[str, Format] = {
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+DEFAULT_CHUNK_ROWS = 500_000
+_KNOWN = tuple(f.name for f in FIELDS)
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class RawChunk:
+    source: str
+    table: pa.Table
+    rejects: pa.Table | None = None  # rows the reader itself could not split into fields
+
+
+def format_of(path: Path, forced: Format | None = None) -> Format:
+    if forced is not None:
+        return forced
+    suffixes = [s.lower() for s in path.suffixes]
+    for suffix in reversed(suffixes):
+        if suffix in FORMATS:
+            return FORMATS[suffix]
+    raise IngestError(
+        f"{path}: cannot tell the format from the extension {''.join(suffixes) or '(none)'}; "
+        "use .csv, .jsonl or .parquet, or pass --format."
+    )
+
+
+def expand_paths(paths: list[Path], forced: Format | None = None) -> list[tuple[Path, Format]]:
+    """Files to read, in a stable order: folders are walked for files of a known format."""
+    found: list[tuple[Path, Format]] = []
+    for path in paths:
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+            matched = [p for p in files if forced is not None or _known_suffix(p)]
+            if not matched:
+                raise IngestError(f"{path}: folder has no .csv, .jsonl or .parquet files.")
+            found.extend((p, format_of(p, forced)) for p in matched)
+        elif path.is_file():
+            found.append((path, format_of(path, forced)))
+        else:
+            raise IngestError(f"{path}: no such file or folder.")
+    return found
+
+
+def _known_suffix(path: Path) -> bool:
+    return any(s.lower() in FORMATS for s in path.suffixes)
+
+
+def read_chunks(
+    path: Path,
+    fmt: Format,
+    con: duckdb.DuckDBPyConnection,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    progress: Progress | None = None,
+) -> Iterator[RawChunk]:
+    """Raw chunks of one file; ``progress`` is told how many bytes each chunk covered."""
+    if fmt == "parquet":
+        yield from _parquet_chunks(path, chunk_rows, progress)
+    elif fmt == "csv":
+        # The CSV parser works in blocks of bytes; about 128 bytes make a simulated row.
+        block = min(max(chunk_rows * 128, 1 << 16), 1 << 24)
+        yield from _csv_chunks(path, block, progress)
+    else:
+        yield from _jsonl_chunks(path, con, chunk_rows, progress)
+
+
+def _numbered(table: pa.Table, first_row: int) -> pa.Table:
+    rows = pa.array(np.arange(first_row, first_row + table.num_rows, dtype=np.int64))
+    return table.add_column(0, ROW, rows)
+
+
+def _parquet_chunks(path: Path, chunk_rows: int, progress: Progress | None) -> Iterator[RawChunk]:
+    try:
+        parquet = pq.ParquetFile(path)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise IngestError(f"{path}: not a readable Parquet file ({exc}).") from exc
+    total_rows = max(parquet.metadata.num_rows, 1)
+    size = path.stat().st_size
+    next_row, reported = 1, 0
+    for batch in parquet.iter_batches(batch_size=chunk_rows):
+        table = pa.Table.from_batches([batch])
+        yield RawChunk(str(path), _numbered(table, next_row))
+        next_row += batch.num_rows
+        if progress is not None:
+            done = size * (next_row - 1) // total_rows
+            progress(done - reported)
+            reported = done
+
+
+def _csv_chunks(path: Path, block: int, progress: Progress | None) -> Iterator[RawChunk]:
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        header = next(csv.reader(fh), None)
+    if not header:
+        return
+    size = path.stat().st_size
+    # Rows whose number of cells does not match the header are skipped by the parser; their
+    # numbers are kept so that the rows after them keep their true numbers.
+    broken: list[tuple[int, str]] = []
+
+    def on_invalid_row(row: pacsv.InvalidRow) -> str:
+        if row.number is None:
+            raise IngestError(f"{path}: a row has {row.actual_columns} cells; cannot locate it.")
+        # InvalidRow.number is the physical line (header = 1); blank lines are not rejects.
+        if row.text.strip():
+            broken.append(
+                (
+                    row.number - 1,
+                    f"has {row.actual_columns} cells but the header has {row.expected_columns}",
+                )
+            )
+        else:
+            broken.append((row.number - 1, ""))
+        return "skip"
+
+    reader = pacsv.open_csv(
+        path,
+        read_options=pacsv.ReadOptions(block_size=block, encoding="utf8"),
+        parse_options=pacsv.ParseOptions(
+            invalid_row_handler=on_invalid_row, ignore_empty_lines=False
+        ),
+        convert_options=pacsv.ConvertOptions(
+            column_types=dict.fromkeys(header, pa.string()),
+            strings_can_be_null=True,
+            null_values=[""],
+            quoted_strings_can_be_null=True,
+        ),
+    )
+    next_row, reported = 1, 0
+    with reader:
+        for batch in reader:
+            n = batch.num_rows
+            skipped = sorted(r for r, _ in broken)
+            rows = _row_numbers(next_row, n, skipped)
+            table = pa.Table.from_batches([batch]).add_column(0, ROW, pa.array(rows))
+            rejects = (
+                _broken_rejects([(r, why) for r, why in broken if why and r < rows[-1]])
+                if n
+                else None
+            )
+            broken[:] = [(r, why) for r, why in broken if n and r > rows[-1]]
+            next_row = int(rows[-1]) + 1 if n else next_row
+            yield RawChunk(str(path), table, rejects)
+            if progress is not None:
+                # Each batch is one parser block of the file, so a block's bytes is the advance.
+                step = min(block, size - reported)
+                progress(step)
+                reported += step
+        leftover = [(r, why) for r, why in broken if why]
+        if leftover:
+            empty = pa.table({ROW: pa.array([], pa.int64())})
+            yield RawChunk(str(path), empty, _broken_rejects(leftover))
+    if progress is not None and size > reported:
+        progress(size - reported)
+
+
+def _row_numbers(first: int, count: int, skipped: list[int]) -> np.ndarray:
+    """``count`` consecutive row numbers from ``first`` that are not in ``skipped``."""
+    candidates = np.arange(first, first + count + len(skipped), dtype=np.int64)
+    keep = candidates[~np.isin(candidates, np.asarray(skipped, dtype=np.int64))]
+    return keep[:count]
+
+
+def _broken_rejects(rows: list[tuple[int, str]]) -> pa.Table:
+    return pa.table(
+        {
+            "row": pa.array([r for r, _ in rows], pa.int64()),
+            "field": pa.array(["*"] * len(rows), pa.string()),
+            "reason": pa.array([why for _, why in rows], pa.string()),
+            "event_id": pa.nulls(len(rows), pa.string()),
+        }
+    )
+
+
+# Each step only sees what the step before found parseable: DuckDB may evaluate every branch
+# of a CASE, so invalid JSON must be turned into NULL before any JSON function sees it.
+_JSON_SQL = f"""
+WITH parsed AS (
+    SELECT {ROW}, CASE WHEN coalesce(json_valid(line), false) THEN line END AS j FROM lines
+), typed AS (
+    SELECT {ROW}, j, json_type(j) AS jt FROM parsed
+), objects AS (
+    SELECT {ROW}, j, jt, CASE WHEN jt = 'OBJECT' THEN j END AS o FROM typed
+)
+SELECT {ROW},
+       CASE WHEN j IS NULL THEN 'not valid JSON'
+            WHEN o IS NULL THEN 'must be a JSON object, one per line' END AS {PARSE_ERROR},
+       list_filter(json_keys(o), lambda k: NOT list_contains(?, k)) AS {UNKNOWN_KEYS},
+       list_filter(?, lambda k: json_type(o, '$."' || k || '"') IN ('OBJECT', 'ARRAY'))
+           AS {NESTED_KEYS},
+       json_extract_string(o, ?) AS _values
+FROM objects
+"""
+
+
+def _jsonl_chunks(
+    path: Path, con: duckdb.DuckDBPyConnection, chunk_rows: int, progress: Progress | None
+) -> Iterator[RawChunk]:
+    paths = [f'$."{name}"' for name in _KNOWN]
+    next_row = 1
+    with path.open("rb") as fh:
+        while True:
+            lines = list(itertools.islice(fh, chunk_rows))
+            if not lines:
+                break
+            done = sum(len(line) for line in lines)
+            numbers = np.arange(next_row, next_row + len(lines), dtype=np.int64)
+            next_row += len(lines)
+            texts = [line.rstrip(b"\r\n") for line in lines]
+            blank = np.fromiter((not t.strip() for t in texts), dtype=bool, count=len(texts))
+            keep = ~blank
+            arrow_lines = _decode(np.asarray(texts, dtype=object)[keep])
+            lines_table = pa.table({ROW: pa.array(numbers[keep]), "line": arrow_lines})
+            con.register("lines", lines_table)
+            try:
+                parsed = con.sql(
+                    _JSON_SQL, params=[list(_KNOWN), list(_KNOWN), paths]
+                ).to_arrow_table()
+            finally:
+                con.unregister("lines")
+            values = parsed.column("_values")
+            columns = {
+                name: parsed.column(name) for name in (ROW, PARSE_ERROR, UNKNOWN_KEYS, NESTED_KEYS)
+            }
+            for i, name in enumerate(_KNOWN):
+                columns[name] = pc.list_element(values, i)
+            yield RawChunk(str(path), pa.table(columns))
+            if progress is not None:
+                progress(done)
+
+
+def _decode(texts: np.ndarray) -> pa.Array:
+    """Lines as an Arrow string array. Bytes that are not UTF-8 become U+FFFD, which the
+    identifier checks then reject by field; text fields keep the replacement character."""
+    try:
+        return pa.array(list(texts), pa.binary()).cast(pa.string())
+    except pa.ArrowInvalid:
+        return pa.array([t.decode("utf-8", errors="replace") for t in texts], pa.string())
