@@ -8,6 +8,7 @@ rejected (or a strict batch was refused), 2 usage errors (bad arguments, missing
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -63,7 +64,7 @@ def _emit_json(data: dict[str, Any]) -> None:
 
 
 def _fail(errors: Console, message: str, code: int = USAGE_ERROR) -> typer.Exit:
-    errors.print(f"[red]error:[/red] {message}", highlight=False)
+    errors.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -77,9 +78,14 @@ def main_callback(
             show_default=False,
         ),
     ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each step.")] = False,
 ) -> None:
     """pentascore: an explainable 350-950 credit score over five dimensions."""
     errors = Console(stderr=True)
+    if verbose:
+        logging.basicConfig(
+            level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s"
+        )
     try:
         settings = Settings() if home is None else Settings(home=home)
     except (ValueError, ConfigError) as exc:
@@ -143,7 +149,10 @@ def _format(fmt: str) -> Literal["parquet", "csv", "jsonl"]:
 @app.command()
 def ingest(
     ctx: typer.Context,
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders of events.")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Files or folders of events; - reads JSON lines from stdin."),
+    ],
     fmt: Annotated[
         str | None,
         typer.Option("--format", help="csv, jsonl or parquet; default: from each extension."),
@@ -237,7 +246,9 @@ def _day(ts: datetime | None) -> str:
 class _progress:
     """A Rich progress bar on stderr, or nothing when the output is JSON."""
 
-    def __init__(self, console: Console, quiet: bool, label: str, total: int, unit: str) -> None:
+    def __init__(
+        self, console: Console, quiet: bool, label: str, total: int | None, unit: str
+    ) -> None:
         columns: list[Any] = [TextColumn("{task.description}"), BarColumn()]
         if unit == "bytes":
             columns += [DownloadColumn(), TransferSpeedColumn()]

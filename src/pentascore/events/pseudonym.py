@@ -35,21 +35,39 @@ def pseudonymize_value(key: bytes, field: str, value: str) -> str:
     return digest[:PSEUDONYM_HEX_CHARS]
 
 
-def pseudonymize_table(key: bytes, table: pa.Table) -> pa.Table:
-    """``table`` with every personal-identifier column replaced by its pseudonyms.
+class Pseudonymizer:
+    """Pseudonymizes the identifier columns of tables, remembering what it hashed.
 
-    Identifiers repeat a lot (a user has hundreds of events), so each distinct value is hashed
-    once and the column is rebuilt from the dictionary.
+    Identifiers repeat a lot (a user has hundreds of events, across every chunk of a batch), so
+    each distinct value is hashed once per column and the column is rebuilt from its dictionary.
     """
-    for field in PII_FIELDS:
-        if field not in table.column_names:
-            continue
-        index = table.schema.get_field_index(field)
-        encoded = pc.dictionary_encode(table.column(field)).combine_chunks()
-        hashed = pa.array(
-            [pseudonymize_value(key, field, value) for value in encoded.dictionary.to_pylist()],
-            type=pa.string(),
-        )
-        column = pc.take(hashed, encoded.indices)
-        table = table.set_column(index, table.schema.field(index), column)
-    return table
+
+    _MAX_REMEMBERED = 4_000_000
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+        self._known: dict[tuple[str, str], str] = {}
+
+    def value(self, field: str, value: str) -> str:
+        known = self._known.get((field, value))
+        if known is None:
+            if len(self._known) >= self._MAX_REMEMBERED:
+                self._known.clear()
+            known = pseudonymize_value(self._key, field, value)
+            self._known[(field, value)] = known
+        return known
+
+    def table(self, table: pa.Table) -> pa.Table:
+        """``table`` with every personal-identifier column replaced by its pseudonyms."""
+        for field in PII_FIELDS:
+            if field not in table.column_names:
+                continue
+            index = table.schema.get_field_index(field)
+            encoded = pc.dictionary_encode(table.column(field)).combine_chunks()
+            hashed = pa.array(
+                [self.value(field, v) for v in encoded.dictionary.to_pylist()], pa.string()
+            )
+            table = table.set_column(
+                index, table.schema.field(index), pc.take(hashed, encoded.indices)
+            )
+        return table

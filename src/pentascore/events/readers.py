@@ -2,14 +2,16 @@
 
 A raw chunk is an Arrow table with a ``_row`` column and the file's own columns, untouched:
 text for CSV, text extracted from each JSON object for JSON lines, the stored types for Parquet.
-`pentascore.events.validate` decides what is valid. Row numbers count data rows from 1: for
-CSV the header is not a row (row N is on line N + 1), for JSON lines row N is line N.
+`pentascore.events.validate` decides what is valid. Row numbers are what a person finds in the
+file: the line number for CSV (the header is line 1, so data starts at 2; a value may not span
+lines) and JSON lines, the 1-based row index for Parquet. Blank lines are skipped, not rejected.
 """
 
 from __future__ import annotations
 
 import csv
 import itertools
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,11 +63,20 @@ def format_of(path: Path, forced: Format | None = None) -> Format:
     )
 
 
+STDIN = Path("-")
+
+
 def expand_paths(paths: list[Path], forced: Format | None = None) -> list[tuple[Path, Format]]:
-    """Files to read, in a stable order: folders are walked for files of a known format."""
+    """Files to read, in a stable order: folders are walked for files of a known format.
+
+    ``-`` is standard input, which must be JSON lines (``--format jsonl``)."""
     found: list[tuple[Path, Format]] = []
     for path in paths:
-        if path.is_dir():
+        if path == STDIN:
+            if forced != "jsonl":
+                raise IngestError("-: standard input is read as JSON lines; pass --format jsonl.")
+            found.append((path, forced))
+        elif path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
             matched = [p for p in files if forced is not None or _known_suffix(p)]
             if not matched:
@@ -134,23 +145,16 @@ def _csv_chunks(path: Path, block: int, progress: Progress | None) -> Iterator[R
     broken: list[tuple[int, str]] = []
 
     def on_invalid_row(row: pacsv.InvalidRow) -> str:
-        if row.number is None:
+        if row.number is None:  # the serial reader always knows it
             raise IngestError(f"{path}: a row has {row.actual_columns} cells; cannot locate it.")
-        # InvalidRow.number is the physical line (header = 1); blank lines are not rejects.
-        if row.text.strip():
-            broken.append(
-                (
-                    row.number - 1,
-                    f"has {row.actual_columns} cells but the header has {row.expected_columns}",
-                )
-            )
-        else:
-            broken.append((row.number - 1, ""))
+        why = f"has {row.actual_columns} cells but the header has {row.expected_columns}"
+        broken.append((row.number, why))
         return "skip"
 
     reader = pacsv.open_csv(
         path,
-        read_options=pacsv.ReadOptions(block_size=block, encoding="utf8"),
+        # Serial reading is what makes the line numbers of skipped rows known.
+        read_options=pacsv.ReadOptions(block_size=block, encoding="utf8", use_threads=False),
         parse_options=pacsv.ParseOptions(
             invalid_row_handler=on_invalid_row, ignore_empty_lines=False
         ),
@@ -161,32 +165,36 @@ def _csv_chunks(path: Path, block: int, progress: Progress | None) -> Iterator[R
             quoted_strings_can_be_null=True,
         ),
     )
-    next_row, reported = 1, 0
+    next_line, reported = 2, 0
     with reader:
         for batch in reader:
             n = batch.num_rows
-            skipped = sorted(r for r, _ in broken)
-            rows = _row_numbers(next_row, n, skipped)
-            table = pa.Table.from_batches([batch]).add_column(0, ROW, pa.array(rows))
-            rejects = (
-                _broken_rejects([(r, why) for r, why in broken if why and r < rows[-1]])
-                if n
-                else None
-            )
-            broken[:] = [(r, why) for r, why in broken if n and r > rows[-1]]
-            next_row = int(rows[-1]) + 1 if n else next_row
-            yield RawChunk(str(path), table, rejects)
+            lines = _row_numbers(next_line, n, sorted(r for r, _ in broken))
+            last = int(lines[-1]) if n else next_line - 1
+            rejects = _broken_rejects([b for b in broken if b[0] < last]) if broken else None
+            broken[:] = [b for b in broken if b[0] > last]
+            next_line = last + 1
+            table = pa.Table.from_batches([batch]).add_column(0, ROW, pa.array(lines))
+            yield RawChunk(str(path), _without_blank_lines(table), rejects)
             if progress is not None:
                 # Each batch is one parser block of the file, so a block's bytes is the advance.
                 step = min(block, size - reported)
                 progress(step)
                 reported += step
-        leftover = [(r, why) for r, why in broken if why]
-        if leftover:
+        if broken:
             empty = pa.table({ROW: pa.array([], pa.int64())})
-            yield RawChunk(str(path), empty, _broken_rejects(leftover))
+            yield RawChunk(str(path), empty, _broken_rejects(broken))
     if progress is not None and size > reported:
         progress(size - reported)
+
+
+def _without_blank_lines(table: pa.Table) -> pa.Table:
+    """Drop the rows of blank lines (every cell empty)."""
+    blank = None
+    for name in table.column_names[1:]:
+        empty = pc.is_null(table.column(name))
+        blank = empty if blank is None else pc.and_(blank, empty)
+    return table if blank is None else table.filter(pc.invert(blank))
 
 
 def _row_numbers(first: int, count: int, skipped: list[int]) -> np.ndarray:
@@ -233,7 +241,7 @@ def _jsonl_chunks(
 ) -> Iterator[RawChunk]:
     paths = [f'$."{name}"' for name in _KNOWN]
     next_row = 1
-    with path.open("rb") as fh:
+    with sys.stdin.buffer if path == STDIN else path.open("rb") as fh:
         while True:
             lines = list(itertools.islice(fh, chunk_rows))
             if not lines:

@@ -8,6 +8,7 @@ goes to a rejects file (JSON lines: source, row, field, reason, event_id) under 
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -19,9 +20,10 @@ import pyarrow as pa
 
 from pentascore.core.clock import Clock
 from pentascore.core.errors import StrictIngestError
-from pentascore.events.pseudonym import pseudonymize_table
+from pentascore.events.pseudonym import Pseudonymizer
 from pentascore.events.readers import (
     DEFAULT_CHUNK_ROWS,
+    STDIN,
     Format,
     RawChunk,
     expand_paths,
@@ -29,6 +31,8 @@ from pentascore.events.readers import (
 )
 from pentascore.events.validate import ROW, check_chunk
 from pentascore.lake.store import ParquetLake
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -93,12 +97,13 @@ def ingest_chunks(
     rejects_dir: Path,
     clock: Clock,
     strict: bool = False,
-    on_chunk: Callable[[RawChunk], None] | None = None,
 ) -> IngestReport:
     """Check, pseudonymize and stage every chunk, then commit them as one batch."""
     batch_id = new_batch_id(clock)
     rejects = _Rejects(rejects_dir / f"{batch_id}.jsonl", strict)
     sources: list[str] = []
+    pseudonyms = Pseudonymizer(key)
+    staged_rows: list[int] = []
     try:
         with lake.batch(batch_id) as writer, duckdb.connect() as con:
             for chunk in chunks:
@@ -109,9 +114,15 @@ def ingest_chunks(
                 if chunk.table.num_rows:
                     checked = check_chunk(con, chunk.table)
                     rejects.add(chunk.source, checked.rejects)
-                    writer.stage_rows(pseudonymize_table(key, checked.valid), chunk.source)
-                if on_chunk is not None:
-                    on_chunk(chunk)
+                    writer.stage_rows(pseudonyms.table(checked.valid), chunk.source)
+                log.info(
+                    "staged chunk %d: %d rows from %s",
+                    len(staged_rows) + 1,
+                    chunk.table.num_rows,
+                    chunk.source,
+                )
+                staged_rows.append(chunk.table.num_rows)
+            log.info("committing batch %s", batch_id)
             result = writer.commit(clock.now(), sources, strict=strict)
             by_source: dict[str, list[dict[str, Any]]] = {}
             for record in result.rejects.to_pylist():
@@ -141,7 +152,6 @@ def ingest_files(
     strict: bool = False,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     progress: Callable[[int], None] | None = None,
-    on_chunk: Callable[[RawChunk], None] | None = None,
 ) -> IngestReport:
     """Ingest files or folders of CSV, JSON lines or Parquet as one batch."""
     files = expand_paths(paths, fmt)
@@ -158,13 +168,15 @@ def ingest_files(
         rejects_dir=rejects_dir,
         clock=clock,
         strict=strict,
-        on_chunk=on_chunk,
     )
 
 
-def input_bytes(paths: list[Path], fmt: Format | None = None) -> int:
-    """Total size of what `ingest_files` will read, for a progress bar."""
-    return sum(path.stat().st_size for path, _ in expand_paths(paths, fmt))
+def input_bytes(paths: list[Path], fmt: Format | None = None) -> int | None:
+    """Total size of what `ingest_files` will read, for a progress bar (None: unknown)."""
+    files = expand_paths(paths, fmt)
+    if any(path == STDIN for path, _ in files):
+        return None
+    return sum(path.stat().st_size for path, _ in files)
 
 
 def records_chunk(records: list[dict[str, Any]], source: str) -> RawChunk:

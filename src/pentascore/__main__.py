@@ -1,0 +1,3 @@
+from pentascore.cli.main import main
+
+main()
