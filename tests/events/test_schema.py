@@ -86,3 +86,16 @@ def test_lake_schema_has_every_field_then_the_batch_columns() -> None:
     assert LAKE_SCHEMA.names == [f.name for f in FIELDS] + ["batch_id", "ingested_at"]
     assert str(LAKE_SCHEMA.field("ts").type) == "timestamp[us, tz=UTC]"
     assert str(LAKE_SCHEMA.field("amount").type) == "int64"
+
+
+def test_docs_events_md_is_generated_from_the_schema() -> None:
+    from pathlib import Path
+
+    from pentascore.events.docs import render_events_doc
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "events.md"
+    assert doc.read_text() == render_events_doc(), (
+        "docs/events.md is stale: run python -m pentascore.events.docs > docs/events.md"
+    )
+    for event_type in EventType:
+        assert f"### {event_type.value}" in doc.read_text()
