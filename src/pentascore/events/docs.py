@@ -68,10 +68,10 @@ def render_events_doc() -> str:
         "|---|---|---|---|",
     ]
     for name in COMMON_REQUIRED + COMMON_OPTIONAL:
-        spec = FIELD_BY_NAME[name]
-        kind = _KIND_WORDS[spec.kind] + (" (PII)" if spec.pii else "")
+        common = FIELD_BY_NAME[name]
+        kind = _KIND_WORDS[common.kind] + (" (PII)" if common.pii else "")
         required = "yes" if name in COMMON_REQUIRED else "no"
-        lines.append(f"| `{name}` | {required} | {kind} | {spec.doc} |")
+        lines.append(f"| `{name}` | {required} | {kind} | {common.doc} |")
     lines += ["", "## Types", ""]
     lines += [
         "| type | dimensions it mostly feeds |",

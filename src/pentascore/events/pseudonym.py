@@ -35,27 +35,50 @@ def pseudonymize_value(key: bytes, field: str, value: str) -> str:
     return digest[:PSEUDONYM_HEX_CHARS]
 
 
+def _keyed_digest(keyed: hmac.HMAC, field: str, value: str) -> str:
+    # Copying a keyed HMAC skips re-deriving the key pads: the same digest, about twice as fast.
+    mac = keyed.copy()
+    mac.update(normalize(field, value).encode())
+    return mac.hexdigest()[:PSEUDONYM_HEX_CHARS]
+
+
+def pseudonymize_table(key: bytes, table: pa.Table) -> pa.Table:
+    """``table`` with every personal-identifier column pseudonymized (see `Pseudonymizer`)."""
+    return Pseudonymizer(key).table(table)
+
+
 class Pseudonymizer:
     """Pseudonymizes the identifier columns of tables, remembering what it hashed.
 
-    Identifiers repeat a lot (a user has hundreds of events, across every chunk of a batch), so
-    each distinct value is hashed once per column and the column is rebuilt from its dictionary.
+    Identifiers repeat a lot (a user has hundreds of events, across every chunk of a batch):
+    each column is dictionary-encoded, the dictionary is looked up in what this object already
+    hashed (vectorized), only new values are hashed, and the column is rebuilt by index.
     """
 
     _MAX_REMEMBERED = 4_000_000
 
     def __init__(self, key: bytes) -> None:
         self._key = key
-        self._known: dict[tuple[str, str], str] = {}
+        self._values: dict[str, pa.Array] = {}
+        self._pseudonyms: dict[str, pa.Array] = {}
 
-    def value(self, field: str, value: str) -> str:
-        known = self._known.get((field, value))
-        if known is None:
-            if len(self._known) >= self._MAX_REMEMBERED:
-                self._known.clear()
-            known = pseudonymize_value(self._key, field, value)
-            self._known[(field, value)] = known
-        return known
+    def _lookup(self, field: str, values: pa.Array) -> pa.Array:
+        known = self._values.get(field)
+        if known is None or len(known) > self._MAX_REMEMBERED:
+            known = pa.array([], pa.string())
+            self._pseudonyms[field] = pa.array([], pa.string())
+        where = pc.index_in(values, value_set=known)
+        missing = values.filter(pc.is_null(where))
+        if len(missing):
+            keyed = hmac.new(self._key, digestmod=hashlib.sha256)
+            fresh = pa.array(
+                [_keyed_digest(keyed, field, v) for v in missing.to_pylist()], pa.string()
+            )
+            known = pa.concat_arrays([known, missing])
+            self._pseudonyms[field] = pa.concat_arrays([self._pseudonyms[field], fresh])
+            where = pc.index_in(values, value_set=known)
+        self._values[field] = known
+        return pc.take(self._pseudonyms[field], where)
 
     def table(self, table: pa.Table) -> pa.Table:
         """``table`` with every personal-identifier column replaced by its pseudonyms."""
@@ -64,9 +87,7 @@ class Pseudonymizer:
                 continue
             index = table.schema.get_field_index(field)
             encoded = pc.dictionary_encode(table.column(field)).combine_chunks()
-            hashed = pa.array(
-                [self.value(field, v) for v in encoded.dictionary.to_pylist()], pa.string()
-            )
+            hashed = self._lookup(field, encoded.dictionary.cast(pa.string()))
             table = table.set_column(
                 index, table.schema.field(index), pc.take(hashed, encoded.indices)
             )

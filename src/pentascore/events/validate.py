@@ -119,7 +119,8 @@ def _field_sql(spec: FieldSpec, column: str | None, arrow_type: pa.DataType | No
         return _FieldSql(None, f"CAST(NULL AS {_SQL_TYPES[spec.kind]})", [])
 
     is_text = str(arrow_type) in _TEXT
-    raw_def = f"NULLIF(trim({column}), '')" if is_text else column
+    # Empty text is a missing value; other whitespace is kept, so " U1" is refused, not guessed.
+    raw_def = f"NULLIF({column}, '')" if is_text else column
     r, v = f"r_{spec.name}", f"v_{spec.name}"
     checks: list[_Check] = []
 
@@ -362,7 +363,7 @@ def _compile(schema: pa.Schema) -> _Compiled:
             continue
         is_text = str(arrow_type) in _TEXT
         unknown = f"u_{alias[name]}"
-        column = f"NULLIF(trim({alias[name]}), '')" if is_text else alias[name]
+        column = f"NULLIF({alias[name]}, '')" if is_text else alias[name]
         raws.append(f"{column} AS {unknown}")
         converted.append(unknown)
         checks.append(_Check(name, f"({unknown} IS NOT NULL)", _lit("unknown field")))

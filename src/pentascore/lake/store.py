@@ -31,6 +31,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pentascore.core.errors import LakeError, StrictIngestError
 from pentascore.events.schema import FIELDS, LAKE_SCHEMA
@@ -194,16 +195,15 @@ class ParquetLake:
 
 
 class BatchWriter:
-    """Collects one batch in a staging DuckDB database, then commits it into the lake."""
+    """Stages one batch as Parquet files, then commits it into the lake."""
 
     def __init__(self, lake: ParquetLake, batch_id: str, stage: Path) -> None:
         self.lake = lake
         self.batch_id = batch_id
         self.stage = stage
-        self.con = duckdb.connect(str(stage / "batch.duckdb"))
+        self.con = duckdb.connect()
         self.con.execute(f"SET temp_directory = '{stage / 'tmp'}'")
-        columns = ", ".join(f'"{f.name}" {_duck_type(f.type)}' for f in STAGED_SCHEMA)
-        self.con.execute(f"CREATE TABLE incoming ({columns})")
+        self.parts: list[Path] = []
         self.staged = 0
         self.committed: CommitResult | None = None
 
@@ -216,12 +216,23 @@ class BatchWriter:
         staged = table.add_column(0, SEQ, seq).add_column(
             1, SOURCE, pa.array([source] * n, pa.string())
         )
-        self.con.register("rows", staged.select(STAGED_SCHEMA.names))
-        try:
-            self.con.execute("INSERT INTO incoming SELECT * FROM rows")
-        finally:
-            self.con.unregister("rows")
+        part = self.stage / f"part-{len(self.parts):05d}.parquet"
+        # Staging is written once and read once: fast compression, not small files.
+        pq.write_table(staged.select(STAGED_SCHEMA.names), part, compression="lz4")
+        self.parts.append(part)
         self.staged += n
+
+    def _pairs_sql(self, pairs: str, lake: str | None) -> str:
+        same = " AND ".join(f'a."{f.name}" IS NOT DISTINCT FROM b."{f.name}"' for f in FIELDS)
+        other = lake if lake is not None else "incoming"
+        key = "event_id" if lake is not None else SEQ
+        return f"""
+            SELECT p.{SEQ}, ({same}) AS same
+            FROM {pairs} p
+            JOIN incoming b ON b.{SEQ} = p.{SEQ}
+            JOIN (SELECT * FROM {other} WHERE {key} IN (SELECT original FROM {pairs})) a
+              ON a.{key} = p.original
+        """
 
     def commit(
         self, ingested_at: datetime, sources: list[str], *, strict: bool = False
@@ -229,61 +240,71 @@ class BatchWriter:
         """Drop repeats, refuse conflicts and dangling corrections, then publish the rest.
 
         With ``strict``, any refused row raises `StrictIngestError` and nothing is published.
+        Only the ids of the batch are held in memory; full rows are compared only for ids that
+        repeat.
         """
         con = self.con
         lake_files = self.lake.files()
         lake = f"read_parquet({_sql_list(lake_files)})" if lake_files else None
-        event_cols = [f.name for f in FIELDS]
-        same = " AND ".join(f'a."{c}" IS NOT DISTINCT FROM b."{c}"' for c in event_cols)
+        if self.parts:
+            con.execute(
+                f"CREATE VIEW incoming AS SELECT * FROM read_parquet({_sql_list(self.parts)})"
+            )
+        else:
+            con.register("incoming", STAGED_SCHEMA.empty_table())
+        con.execute(f"CREATE TEMP TABLE ids AS SELECT {SEQ}, event_id FROM incoming")
+        con.execute("CREATE TEMP TABLE repeats (_seq BIGINT, same BOOLEAN, other VARCHAR)")
 
         # Repeats inside the batch: the first occurrence stands for the others.
         con.execute(
             f"""
-            CREATE TEMP TABLE repeats AS
+            CREATE TEMP TABLE batch_pairs AS
             WITH firsts AS (
-                SELECT event_id, min({SEQ}) AS first_seq FROM incoming
+                SELECT event_id, min({SEQ}) AS first_seq FROM ids
                 GROUP BY event_id HAVING count(*) > 1
             )
-            SELECT b.{SEQ}, ({same}) AS same, 'batch' AS other
-            FROM incoming b JOIN firsts f USING (event_id)
-            JOIN incoming a ON a.{SEQ} = f.first_seq
-            WHERE b.{SEQ} <> f.first_seq
+            SELECT i.{SEQ}, f.first_seq AS original
+            FROM ids i JOIN firsts f USING (event_id) WHERE i.{SEQ} <> f.first_seq
             """
         )
+        if _count(con, "batch_pairs"):
+            con.execute(
+                "INSERT INTO repeats SELECT *, 'batch' "
+                f"FROM ({self._pairs_sql('batch_pairs', None)})"
+            )
         # Repeats of events already in the lake.
         if lake is not None:
             con.execute(
                 f"""
-                CREATE TEMP TABLE known AS
-                SELECT event_id FROM incoming
-                SEMI JOIN (SELECT event_id FROM {lake}) USING (event_id)
+                CREATE TEMP TABLE lake_pairs AS
+                SELECT i.{SEQ}, i.event_id AS original FROM ids i
+                SEMI JOIN (SELECT event_id FROM {lake}) l USING (event_id)
+                WHERE i.{SEQ} NOT IN (SELECT {SEQ} FROM repeats)
                 """
             )
-            con.execute(
-                f"""
-                INSERT INTO repeats
-                SELECT b.{SEQ}, ({same}) AS same, 'lake' AS other
-                FROM incoming b
-                JOIN (SELECT * FROM {lake} WHERE event_id IN (SELECT event_id FROM known)) a
-                USING (event_id)
-                WHERE b.{SEQ} NOT IN (SELECT {SEQ} FROM repeats)
-                """
-            )
+            if _count(con, "lake_pairs"):
+                con.execute(
+                    "INSERT INTO repeats SELECT *, 'lake' "
+                    f"FROM ({self._pairs_sql('lake_pairs', lake)})"
+                )
         # A correction must name an earlier event of the same user and type.
-        targets = "SELECT event_id, user_id, type FROM incoming WHERE " + (
-            f"{SEQ} NOT IN (SELECT {SEQ} FROM repeats)"
+        targets = (
+            "SELECT event_id, user_id, type FROM incoming "
+            f"WHERE {SEQ} NOT IN (SELECT {SEQ} FROM repeats)"
         )
         if lake is not None:
             targets += f" UNION ALL SELECT event_id, user_id, type FROM {lake}"
         con.execute(
             f"""
             CREATE TEMP TABLE dangling AS
-            SELECT i.{SEQ} FROM incoming i
-            WHERE i.supersedes IS NOT NULL
-              AND i.{SEQ} NOT IN (SELECT {SEQ} FROM repeats)
-              AND NOT EXISTS (
-                  SELECT 1 FROM ({targets}) t
-                  WHERE t.event_id = i.supersedes AND t.user_id = i.user_id AND t.type = i.type)
+            WITH corrections AS (
+                SELECT {SEQ}, supersedes, user_id, type FROM incoming
+                WHERE supersedes IS NOT NULL AND {SEQ} NOT IN (SELECT {SEQ} FROM repeats)
+            )
+            SELECT c.{SEQ} FROM corrections c
+            WHERE NOT EXISTS (
+                SELECT 1 FROM ({targets}) t
+                WHERE t.event_id = c.supersedes AND t.user_id = c.user_id AND t.type = c.type)
             """
         )
         rejects = con.sql(
@@ -296,23 +317,23 @@ class BatchWriter:
                        '; to change an event, send a new one with supersedes = ''' ||
                        i.event_id || '''' AS reason,
                        i.event_id
-                FROM incoming i JOIN repeats r USING ({SEQ}) WHERE NOT r.same
+                FROM incoming i JOIN (SELECT * FROM repeats WHERE NOT same) r USING ({SEQ})
+                WHERE i.{SEQ} IN (SELECT {SEQ} FROM repeats WHERE NOT same)
                 UNION ALL
                 SELECT i.{SOURCE}, i.{ROW}, 'supersedes',
                        'no event ''' || i.supersedes ||
                        ''' of this user and type in the lake or this batch', i.event_id
                 FROM incoming i JOIN dangling USING ({SEQ})
+                WHERE i.{SEQ} IN (SELECT {SEQ} FROM dangling)
             ) ORDER BY source, row
             """
         ).to_arrow_table()
         if strict and rejects.num_rows:
             first = rejects.slice(0, 1).to_pylist()[0]
             raise StrictIngestError(first["source"], first["row"], first["field"], first["reason"])
-        (duplicates,) = con.execute("SELECT count(*) FROM repeats WHERE same").fetchone() or (0,)
+        duplicates = _count(con, "repeats WHERE same")
         dropped = f"SELECT {SEQ} FROM repeats UNION ALL SELECT {SEQ} FROM dangling"
-        (accepted,) = con.execute(
-            f"SELECT count(*) FROM incoming WHERE {SEQ} NOT IN ({dropped})"
-        ).fetchone() or (0,)
+        accepted = self.staged - _count(con, f"({dropped})")
 
         path: Path | None = None
         if accepted:
@@ -323,7 +344,7 @@ class BatchWriter:
                 f"""
                 COPY (
                     SELECT {_EVENT_COLUMNS}, ? AS batch_id, ?::TIMESTAMPTZ AS ingested_at
-                    FROM incoming WHERE {SEQ} NOT IN ({dropped}) ORDER BY {SEQ}
+                    FROM incoming WHERE {SEQ} NOT IN ({dropped})
                 ) TO '{ready / "events.parquet"}'
                 (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)
                 """,
@@ -357,14 +378,9 @@ class BatchWriter:
         self.con.close()
 
 
-def _duck_type(t: pa.DataType) -> str:
-    if pa.types.is_int64(t):
-        return "BIGINT"
-    if pa.types.is_boolean(t):
-        return "BOOLEAN"
-    if pa.types.is_timestamp(t):
-        return "TIMESTAMPTZ"
-    return "VARCHAR"
+def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    (n,) = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0]
+    return int(n)
 
 
 def _fsync_tree(folder: Path) -> None:
