@@ -21,7 +21,7 @@ from pentascore.events.schema import (
     EventType,
     example_event,
 )
-from pentascore.events.validate import ROW, check_chunk
+from pentascore.events.validate import ROW, SOURCE, check_chunk
 from pentascore.lake.ingest import records_chunk
 
 ADAPTER: TypeAdapter[object] = TypeAdapter(Event)
@@ -241,5 +241,5 @@ def test_every_field_is_in_the_checked_output(con: duckdb.DuckDBPyConnection) ->
     rows = [_good(t, i) for i, t in enumerate(EventType)]
     checked = check_chunk(con, records_chunk(rows, "test").table)
     assert checked.rejects.num_rows == 0
-    assert checked.valid.column_names == [ROW, *FIELD_BY_NAME]
+    assert checked.valid.column_names == [SOURCE, ROW, *FIELD_BY_NAME]
     assert checked.valid.column("void").to_pylist() == [False] * len(rows)

@@ -207,6 +207,7 @@ def _row_numbers(first: int, count: int, skipped: list[int]) -> np.ndarray:
 def _broken_rejects(rows: list[tuple[int, str]]) -> pa.Table:
     return pa.table(
         {
+            "source": pa.array([0] * len(rows), pa.int32()),
             "row": pa.array([r for r, _ in rows], pa.int64()),
             "field": pa.array(["*"] * len(rows), pa.string()),
             "reason": pa.array([why for _, why in rows], pa.string()),

@@ -32,16 +32,20 @@ from pentascore.events.schema import (
 )
 
 ROW = "_row"
+SOURCE = "_source"  # which input a row came from (an index the caller keeps), passed through
 # Columns a reader may add besides the fields: unknown keys of a JSON object, a parse error.
 UNKNOWN_KEYS = "_unknown_keys"
 PARSE_ERROR = "_parse_error"
 NESTED_KEYS = "_nested_keys"
-META_COLUMNS = frozenset({ROW, UNKNOWN_KEYS, PARSE_ERROR, NESTED_KEYS})
+META_COLUMNS = frozenset({ROW, SOURCE, UNKNOWN_KEYS, PARSE_ERROR, NESTED_KEYS})
 
 EVENT_SCHEMA: pa.Schema = pa.schema([LAKE_SCHEMA.field(f.name) for f in FIELDS])
-CHECKED_SCHEMA: pa.Schema = pa.schema([pa.field(ROW, pa.int64()), *EVENT_SCHEMA])
+CHECKED_SCHEMA: pa.Schema = pa.schema(
+    [pa.field(SOURCE, pa.int32()), pa.field(ROW, pa.int64()), *EVENT_SCHEMA]
+)
 REJECT_SCHEMA: pa.Schema = pa.schema(
     [
+        pa.field("source", pa.int32()),
         pa.field("row", pa.int64()),
         pa.field("field", pa.string()),
         pa.field("reason", pa.string()),
@@ -332,8 +336,8 @@ def _compile(schema: pa.Schema) -> _Compiled:
     # Columns are addressed by position: DuckDB folds case, and a file's "Amount" must stay an
     # unknown field instead of shadowing "amount".
     alias = {name: f"c{i}" for i, name in enumerate(schema.names)}
-    raws = [f"{alias[ROW]} AS {ROW}"]
-    converted = [ROW]
+    raws = [f"{alias[ROW]} AS {ROW}", f"{alias[SOURCE]} AS {SOURCE}"]
+    converted = [ROW, SOURCE]
     values: dict[str, str] = {}
     present: dict[str, str] = {}
     checks: list[_Check] = []
@@ -392,7 +396,7 @@ def _compile(schema: pa.Schema) -> _Compiled:
     # Absent void means not void: store it as false so readers need no three-valued logic.
     values_out = {**values, "void": f"coalesce({values['void']}, false)"}
     projection = ", ".join(f"{values_out[f.name]} AS {_q(f.name)}" for f in FIELDS)
-    valid_sql = f"SELECT {ROW}, {projection} FROM {source} WHERE NOT ({bad_any})"
+    valid_sql = f"SELECT {SOURCE}, {ROW}, {projection} FROM {source} WHERE NOT ({bad_any})"
 
     items = ", ".join(
         f"CASE WHEN coalesce({c.condition}, false) "
@@ -412,9 +416,10 @@ def _compile(schema: pa.Schema) -> _Compiled:
             f"THEN [{{'field': '*', 'reason': {parse_error}}}] ELSE {errors} END"
         )
     rejects_sql = (
-        f"SELECT {ROW} AS row, e.field AS field, e.reason AS reason, event_id FROM ("
-        f"SELECT {ROW}, CAST({values['event_id']} AS VARCHAR) AS event_id, unnest({errors}) AS e "
-        f"FROM {source} WHERE {bad_any}) ORDER BY row"
+        f"SELECT {SOURCE} AS source, {ROW} AS row, e.field AS field, e.reason AS reason, event_id "
+        f"FROM (SELECT {SOURCE}, {ROW}, CAST({values['event_id']} AS VARCHAR) AS event_id, "
+        f"unnest({errors}) AS e "
+        f"FROM {source} WHERE {bad_any}) ORDER BY source, row"
     )
     return _Compiled(valid_sql=valid_sql, rejects_sql=rejects_sql)
 
@@ -436,6 +441,8 @@ def check_chunk(con: duckdb.DuckDBPyConnection, chunk: pa.Table) -> CheckedChunk
     """Validate and convert one raw chunk; see the module docstring."""
     if ROW not in chunk.column_names:
         raise ValueError(f"chunk must have a {ROW} column; got {chunk.column_names}.")
+    if SOURCE not in chunk.column_names:
+        chunk = chunk.add_column(0, SOURCE, pa.repeat(pa.scalar(0, pa.int32()), chunk.num_rows))
     compiled = _compile(chunk.schema)
     con.register("chunk", chunk.rename_columns([f"c{i}" for i in range(chunk.num_columns)]))
     try:

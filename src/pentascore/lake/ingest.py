@@ -29,7 +29,7 @@ from pentascore.events.readers import (
     expand_paths,
     read_chunks,
 )
-from pentascore.events.validate import ROW, check_chunk
+from pentascore.events.validate import ROW, SOURCE, check_chunk
 from pentascore.lake.store import ParquetLake
 
 log = logging.getLogger(__name__)
@@ -56,27 +56,35 @@ class IngestReport:
 
 
 class _Rejects:
-    """Writes rejects as they are found; counts rejected rows (a row may have many problems)."""
+    """Writes rejects as they are found; counts rejected rows (a row may have many problems).
 
-    def __init__(self, path: Path, strict: bool) -> None:
+    Rejects arrive as tables of (source, row, field, reason, event_id), where source is a file
+    name or, straight from the checks, an index into ``sources``.
+    """
+
+    def __init__(self, path: Path, strict: bool, sources: list[str]) -> None:
         self.path = path
         self.strict = strict
+        self.sources = sources
         self.rows: set[tuple[str, int]] = set()
         self._fh: IO[str] | None = None
 
-    def add(self, source: str, rejects: pa.Table) -> None:
+    def add(self, rejects: pa.Table) -> None:
         if rejects.num_rows == 0:
             return
         records = rejects.to_pylist()
+        for record in records:
+            if isinstance(record["source"], int):
+                record["source"] = self.sources[record["source"]]
         if self.strict:
-            first = min(records, key=lambda r: r["row"])
-            raise StrictIngestError(source, first["row"], first["field"], first["reason"])
+            first = min(records, key=lambda r: (self.sources.index(r["source"]), r["row"]))
+            raise StrictIngestError(first["source"], first["row"], first["field"], first["reason"])
         if self._fh is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fh = self.path.open("w")
         for record in records:
-            self.rows.add((record.get("source", source), record["row"]))
-            self._fh.write(json.dumps({"source": source, **record}) + "\n")
+            self.rows.add((record["source"], record["row"]))
+            self._fh.write(json.dumps(record) + "\n")
 
     def close(self) -> Path | None:
         if self._fh is None:
@@ -89,6 +97,34 @@ def new_batch_id(clock: Clock) -> str:
     return f"{clock.now():%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
 
 
+class _Coalescer:
+    """Gathers raw chunks (across files of one schema) into chunks of about ``rows`` rows:
+    every check query has a fixed cost, so many small files are checked together."""
+
+    def __init__(self, rows: int) -> None:
+        self.rows = rows
+        self.tables: list[pa.Table] = []
+        self.count = 0
+
+    def add(self, table: pa.Table) -> pa.Table | None:
+        """Add ``table``; returns a full chunk when one is ready."""
+        ready = None
+        if self.tables and table.schema != self.tables[0].schema:
+            ready = self.flush()
+        self.tables.append(table)
+        self.count += table.num_rows
+        if self.count >= self.rows and ready is None:
+            ready = self.flush()
+        return ready
+
+    def flush(self) -> pa.Table | None:
+        if not self.tables:
+            return None
+        table = pa.concat_tables(self.tables).combine_chunks()
+        self.tables, self.count = [], 0
+        return table
+
+
 def ingest_chunks(
     chunks: Iterable[RawChunk],
     *,
@@ -97,38 +133,49 @@ def ingest_chunks(
     rejects_dir: Path,
     clock: Clock,
     strict: bool = False,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> IngestReport:
     """Check, pseudonymize and stage every chunk, then commit them as one batch."""
     batch_id = new_batch_id(clock)
-    rejects = _Rejects(rejects_dir / f"{batch_id}.jsonl", strict)
     sources: list[str] = []
-    pseudonyms = Pseudonymizer(key)
-    staged_rows: list[int] = []
+    rejects = _Rejects(rejects_dir / f"{batch_id}.jsonl", strict, sources)
+    gathered = _Coalescer(chunk_rows)
+    staged = 0
     try:
-        with lake.batch(batch_id) as writer, duckdb.connect() as con:
+        with lake.batch(batch_id, clock.now()) as writer, duckdb.connect() as con:
+            pseudonyms = Pseudonymizer(key, con)
+
+            def stage(table: pa.Table | None) -> None:
+                nonlocal staged
+                if table is None:
+                    return
+                checked = check_chunk(con, table)
+                rejects.add(checked.rejects)
+                writer.stage_rows(pseudonyms.table(checked.valid))
+                staged += 1
+                log.info("staged chunk %d: %d rows", staged, table.num_rows)
+
             for chunk in chunks:
                 if chunk.source not in sources:
                     sources.append(chunk.source)
+                index = sources.index(chunk.source)
                 if chunk.rejects is not None:
-                    rejects.add(chunk.source, chunk.rejects)
+                    rejects.add(
+                        chunk.rejects.set_column(
+                            0,
+                            "source",
+                            pa.repeat(pa.scalar(index, pa.int32()), chunk.rejects.num_rows),
+                        )
+                    )
                 if chunk.table.num_rows:
-                    checked = check_chunk(con, chunk.table)
-                    rejects.add(chunk.source, checked.rejects)
-                    writer.stage_rows(pseudonyms.table(checked.valid), chunk.source)
-                log.info(
-                    "staged chunk %d: %d rows from %s",
-                    len(staged_rows) + 1,
-                    chunk.table.num_rows,
-                    chunk.source,
-                )
-                staged_rows.append(chunk.table.num_rows)
+                    sourced = chunk.table.add_column(
+                        0, SOURCE, pa.repeat(pa.scalar(index, pa.int32()), chunk.table.num_rows)
+                    )
+                    stage(gathered.add(sourced))
+            stage(gathered.flush())
             log.info("committing batch %s", batch_id)
-            result = writer.commit(clock.now(), sources, strict=strict)
-            by_source: dict[str, list[dict[str, Any]]] = {}
-            for record in result.rejects.to_pylist():
-                by_source.setdefault(record.pop("source"), []).append(record)
-            for source, records in by_source.items():
-                rejects.add(source, pa.Table.from_pylist(records))
+            result = writer.commit(sources, strict=strict)
+            rejects.add(result.rejects)
     finally:
         rejects_file = rejects.close()
     return IngestReport(
@@ -168,6 +215,7 @@ def ingest_files(
         rejects_dir=rejects_dir,
         clock=clock,
         strict=strict,
+        chunk_rows=chunk_rows,
     )
 
 

@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,25 +31,15 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pentascore.core.errors import LakeError, StrictIngestError
 from pentascore.events.schema import FIELDS, LAKE_SCHEMA
-from pentascore.events.validate import EVENT_SCHEMA, REJECT_SCHEMA, ROW
+from pentascore.events.validate import REJECT_SCHEMA, ROW, SOURCE
 
-SEQ = "_seq"
-SOURCE = "_source"
 _BATCH_DIR = re.compile(r"^batch-(\d{6,})-([A-Za-z0-9-]+)$")
-_EVENT_COLUMNS = ", ".join(f'"{f.name}"' for f in FIELDS)
-STAGED_SCHEMA: pa.Schema = pa.schema(
-    [
-        pa.field(SEQ, pa.int64()),
-        pa.field(SOURCE, pa.string()),
-        pa.field(ROW, pa.int64()),
-        *EVENT_SCHEMA,
-    ]
-)
 
 
 def _sql_list(paths: list[Path]) -> str:
@@ -158,7 +149,7 @@ class ParquetLake:
     # --- writing ---------------------------------------------------------------------------
 
     @contextmanager
-    def batch(self, batch_id: str) -> Iterator[BatchWriter]:
+    def batch(self, batch_id: str, ingested_at: datetime) -> Iterator[BatchWriter]:
         """Write one batch atomically: stage rows, then `BatchWriter.commit`. Leaving the block
         without committing (an error, a strict-mode reject) leaves the lake as it was."""
         if not re.fullmatch(r"[A-Za-z0-9-]+", batch_id):
@@ -171,7 +162,7 @@ class ParquetLake:
                 self._remove_leftovers()
                 stage = self.staging_dir / batch_id
                 stage.mkdir(parents=True)
-                writer = BatchWriter(self, batch_id, stage)
+                writer = BatchWriter(self, batch_id, stage, ingested_at)
                 try:
                     yield writer
                 finally:
@@ -195,186 +186,251 @@ class ParquetLake:
 
 
 class BatchWriter:
-    """Stages one batch as Parquet files, then commits it into the lake."""
+    """Stages one batch as the lake's own files, then commits it into the lake.
 
-    def __init__(self, lake: ParquetLake, batch_id: str, stage: Path) -> None:
+    Checked rows are written once, in their final form (zstd Parquet with the batch's id and
+    time), on a background thread so that writing one chunk overlaps checking the next. Their
+    sources and row numbers go to a small side file that is never published. The commit reads
+    only event ids back; rows are rewritten only in the rare batch that repeats or conflicts.
+    """
+
+    def __init__(
+        self, lake: ParquetLake, batch_id: str, stage: Path, ingested_at: datetime
+    ) -> None:
         self.lake = lake
         self.batch_id = batch_id
+        self.ingested_at = ingested_at
         self.stage = stage
+        self.ready = stage / "ready"
+        self.rows_dir = stage / "rows"
+        self.ready.mkdir()
+        self.rows_dir.mkdir()
         self.con = duckdb.connect()
         self.con.execute(f"SET temp_directory = '{stage / 'tmp'}'")
-        self.parts: list[Path] = []
+        self.parts: list[str] = []
         self.staged = 0
-        self.committed: CommitResult | None = None
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lake-writer")
+        self._pending: Future[None] | None = None
 
-    def stage_rows(self, table: pa.Table, source: str) -> None:
-        """Add valid, pseudonymized rows (`EVENT_SCHEMA` plus ``_row``) from ``source``."""
+    def stage_rows(self, table: pa.Table) -> None:
+        """Add checked, pseudonymized rows (`CHECKED_SCHEMA`: source, row, event fields)."""
         n = table.num_rows
         if n == 0:
             return
-        seq = pa.array(range(self.staged, self.staged + n), pa.int64())
-        staged = table.add_column(0, SEQ, seq).add_column(
-            1, SOURCE, pa.array([source] * n, pa.string())
+        events = table.select([f.name for f in FIELDS])
+        events = events.append_column(
+            "batch_id", pa.repeat(pa.scalar(self.batch_id, pa.string()), n)
+        ).append_column(
+            "ingested_at",
+            pa.repeat(pa.scalar(self.ingested_at, LAKE_SCHEMA.field("ingested_at").type), n),
         )
-        part = self.stage / f"part-{len(self.parts):05d}.parquet"
-        # Staging is written once and read once: fast compression, not small files.
-        pq.write_table(staged.select(STAGED_SCHEMA.names), part, compression="lz4")
-        self.parts.append(part)
+        rows = table.select([SOURCE, ROW])
+        name = f"part-{len(self.parts):05d}.parquet"
+        self.parts.append(name)
         self.staged += n
+        self._wait()
+        self._pending = self._writer.submit(self._write, name, events.cast(LAKE_SCHEMA), rows)
 
-    def _pairs_sql(self, pairs: str, lake: str | None) -> str:
-        same = " AND ".join(f'a."{f.name}" IS NOT DISTINCT FROM b."{f.name}"' for f in FIELDS)
-        other = lake if lake is not None else "incoming"
-        key = "event_id" if lake is not None else SEQ
-        return f"""
-            SELECT p.{SEQ}, ({same}) AS same
-            FROM {pairs} p
-            JOIN incoming b ON b.{SEQ} = p.{SEQ}
-            JOIN (SELECT * FROM {other} WHERE {key} IN (SELECT original FROM {pairs})) a
-              ON a.{key} = p.original
-        """
+    def _write(self, name: str, events: pa.Table, rows: pa.Table) -> None:
+        pq.write_table(events, self.ready / name, compression="zstd", row_group_size=122_880)
+        pq.write_table(rows, self.rows_dir / name, compression="zstd")
 
-    def commit(
-        self, ingested_at: datetime, sources: list[str], *, strict: bool = False
-    ) -> CommitResult:
+    def _wait(self) -> None:
+        if self._pending is not None:
+            self._pending.result()
+            self._pending = None
+
+    def _staged(self, folder: Path) -> str:
+        files = _sql_list([folder / name for name in self.parts])
+        return (
+            f"(SELECT *, parse_filename(filename) AS part, file_row_number AS pos "
+            f"FROM read_parquet({files}, filename = true, file_row_number = true))"
+        )
+
+    def commit(self, sources: list[str], *, strict: bool = False) -> CommitResult:
         """Drop repeats, refuse conflicts and dangling corrections, then publish the rest.
 
-        With ``strict``, any refused row raises `StrictIngestError` and nothing is published.
-        Only the ids of the batch are held in memory; full rows are compared only for ids that
-        repeat.
+        A staged row is known by its part file and position. With ``strict``, any refused row
+        raises `StrictIngestError` and nothing is published.
         """
+        self._wait()
+        if not self.parts:
+            return self._result(0, 0, REJECTS_WITH_SOURCE.empty_table(), None)
         con = self.con
         lake_files = self.lake.files()
         lake = f"read_parquet({_sql_list(lake_files)})" if lake_files else None
-        if self.parts:
-            con.execute(
-                f"CREATE VIEW incoming AS SELECT * FROM read_parquet({_sql_list(self.parts)})"
-            )
-        else:
-            con.register("incoming", STAGED_SCHEMA.empty_table())
-        con.execute(f"CREATE TEMP TABLE ids AS SELECT {SEQ}, event_id FROM incoming")
-        con.execute("CREATE TEMP TABLE repeats (_seq BIGINT, same BOOLEAN, other VARCHAR)")
-
+        con.execute(f"CREATE VIEW incoming AS SELECT * FROM {self._staged(self.ready)}")
+        con.execute("CREATE TEMP TABLE ids AS SELECT event_id, part, pos FROM incoming")
+        con.execute(
+            "CREATE TEMP TABLE repeats (part VARCHAR, pos BIGINT, same BOOLEAN, other VARCHAR)"
+        )
+        same = " AND ".join(f'a."{f.name}" IS NOT DISTINCT FROM b."{f.name}"' for f in FIELDS)
         # Repeats inside the batch: the first occurrence stands for the others.
         con.execute(
-            f"""
+            """
             CREATE TEMP TABLE batch_pairs AS
-            WITH firsts AS (
-                SELECT event_id, min({SEQ}) AS first_seq FROM ids
-                GROUP BY event_id HAVING count(*) > 1
+            SELECT part, pos, event_id, n FROM (
+                SELECT *, row_number() OVER (PARTITION BY event_id ORDER BY part, pos) AS n
+                FROM ids WHERE event_id IN (
+                    SELECT event_id FROM ids GROUP BY event_id HAVING count(*) > 1)
             )
-            SELECT i.{SEQ}, f.first_seq AS original
-            FROM ids i JOIN firsts f USING (event_id) WHERE i.{SEQ} <> f.first_seq
             """
         )
         if _count(con, "batch_pairs"):
             con.execute(
-                "INSERT INTO repeats SELECT *, 'batch' "
-                f"FROM ({self._pairs_sql('batch_pairs', None)})"
+                f"""
+                INSERT INTO repeats
+                SELECT b.part, b.pos, ({same}), 'batch'
+                FROM (SELECT i.*, p.n FROM incoming i
+                      JOIN batch_pairs p ON i.part = p.part AND i.pos = p.pos) b
+                JOIN (SELECT i.* FROM incoming i
+                      JOIN batch_pairs p ON i.part = p.part AND i.pos = p.pos AND p.n = 1) a
+                  ON a.event_id = b.event_id
+                WHERE b.n > 1
+                """
             )
         # Repeats of events already in the lake.
         if lake is not None:
             con.execute(
                 f"""
                 CREATE TEMP TABLE lake_pairs AS
-                SELECT i.{SEQ}, i.event_id AS original FROM ids i
+                SELECT i.part, i.pos, i.event_id FROM ids i
                 SEMI JOIN (SELECT event_id FROM {lake}) l USING (event_id)
-                WHERE i.{SEQ} NOT IN (SELECT {SEQ} FROM repeats)
+                ANTI JOIN repeats r ON r.part = i.part AND r.pos = i.pos
                 """
             )
             if _count(con, "lake_pairs"):
                 con.execute(
-                    "INSERT INTO repeats SELECT *, 'lake' "
-                    f"FROM ({self._pairs_sql('lake_pairs', lake)})"
+                    f"""
+                    INSERT INTO repeats
+                    SELECT b.part, b.pos, ({same}), 'lake'
+                    FROM (SELECT i.* FROM incoming i
+                          JOIN lake_pairs p ON i.part = p.part AND i.pos = p.pos) b
+                    JOIN (SELECT * FROM {lake}
+                          WHERE event_id IN (SELECT event_id FROM lake_pairs)) a
+                      ON a.event_id = b.event_id
+                    """
                 )
         # A correction must name an earlier event of the same user and type.
-        targets = (
-            "SELECT event_id, user_id, type FROM incoming "
-            f"WHERE {SEQ} NOT IN (SELECT {SEQ} FROM repeats)"
-        )
-        if lake is not None:
-            targets += f" UNION ALL SELECT event_id, user_id, type FROM {lake}"
         con.execute(
-            f"""
-            CREATE TEMP TABLE dangling AS
-            WITH corrections AS (
-                SELECT {SEQ}, supersedes, user_id, type FROM incoming
-                WHERE supersedes IS NOT NULL AND {SEQ} NOT IN (SELECT {SEQ} FROM repeats)
-            )
-            SELECT c.{SEQ} FROM corrections c
-            WHERE NOT EXISTS (
-                SELECT 1 FROM ({targets}) t
-                WHERE t.event_id = c.supersedes AND t.user_id = c.user_id AND t.type = c.type)
+            """
+            CREATE TEMP TABLE corrections AS
+            SELECT c.part, c.pos, c.supersedes, c.user_id, c.type FROM incoming c
+            ANTI JOIN repeats r ON r.part = c.part AND r.pos = c.pos
+            WHERE c.supersedes IS NOT NULL
             """
         )
-        rejects = con.sql(
-            f"""
-            SELECT {SOURCE} AS source, {ROW} AS row, field, reason, event_id FROM (
-                SELECT i.{SOURCE}, i.{ROW}, 'event_id' AS field,
-                       'already used by a different event' ||
-                       CASE WHEN r.other = 'lake' THEN ' in the lake'
-                            ELSE ' earlier in this batch' END ||
-                       '; to change an event, send a new one with supersedes = ''' ||
-                       i.event_id || '''' AS reason,
-                       i.event_id
-                FROM incoming i JOIN (SELECT * FROM repeats WHERE NOT same) r USING ({SEQ})
-                WHERE i.{SEQ} IN (SELECT {SEQ} FROM repeats WHERE NOT same)
-                UNION ALL
-                SELECT i.{SOURCE}, i.{ROW}, 'supersedes',
-                       'no event ''' || i.supersedes ||
-                       ''' of this user and type in the lake or this batch', i.event_id
-                FROM incoming i JOIN dangling USING ({SEQ})
-                WHERE i.{SEQ} IN (SELECT {SEQ} FROM dangling)
-            ) ORDER BY source, row
-            """
-        ).to_arrow_table()
+        con.execute("CREATE TEMP TABLE dangling (part VARCHAR, pos BIGINT)")
+        if _count(con, "corrections"):
+            wanted = "event_id IN (SELECT supersedes FROM corrections)"
+            targets = (
+                f"SELECT event_id, user_id, type FROM incoming i WHERE {wanted} AND NOT EXISTS "
+                "(SELECT 1 FROM repeats r WHERE r.part = i.part AND r.pos = i.pos)"
+            )
+            if lake is not None:
+                targets += f" UNION ALL SELECT event_id, user_id, type FROM {lake} WHERE {wanted}"
+            con.execute(
+                f"""
+                INSERT INTO dangling
+                SELECT c.part, c.pos FROM corrections c
+                WHERE NOT EXISTS (
+                    SELECT 1 FROM ({targets}) t
+                    WHERE t.event_id = c.supersedes AND t.user_id = c.user_id
+                      AND t.type = c.type)
+                """
+            )
+        rejects = self._rejects(sources)
         if strict and rejects.num_rows:
             first = rejects.slice(0, 1).to_pylist()[0]
             raise StrictIngestError(first["source"], first["row"], first["field"], first["reason"])
         duplicates = _count(con, "repeats WHERE same")
-        dropped = f"SELECT {SEQ} FROM repeats UNION ALL SELECT {SEQ} FROM dangling"
+        dropped = "SELECT part, pos FROM repeats UNION ALL SELECT part, pos FROM dangling"
         accepted = self.staged - _count(con, f"({dropped})")
+        if accepted < self.staged:
+            self._drop_rows(dropped)
+        path = self._publish(accepted, duplicates, sources) if accepted else None
+        return self._result(accepted, duplicates, rejects, path)
 
-        path: Path | None = None
-        if accepted:
-            seq = self.lake._next_seq()
-            ready = self.stage / "ready"
-            ready.mkdir()
-            con.execute(
-                f"""
-                COPY (
-                    SELECT {_EVENT_COLUMNS}, ? AS batch_id, ?::TIMESTAMPTZ AS ingested_at
-                    FROM incoming WHERE {SEQ} NOT IN ({dropped})
-                ) TO '{ready / "events.parquet"}'
-                (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)
-                """,
-                [self.batch_id, ingested_at],
-            )
-            manifest = {
-                "batch_id": self.batch_id,
-                "seq": seq,
-                "ingested_at": ingested_at.isoformat(),
-                "events": int(accepted),
-                "duplicates": int(duplicates),
-                "sources": sources,
-                "schema": "pentascore.events/1",
-            }
-            (ready / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-            _fsync_tree(ready)
-            self.lake.events_dir.mkdir(parents=True, exist_ok=True)
-            path = self.lake.events_dir / f"batch-{seq:06d}-{self.batch_id}"
-            os.rename(ready, path)  # the commit point: the batch appears whole or not at all
-            _fsync_dir(self.lake.events_dir)
-        self.committed = CommitResult(
+    def _rejects(self, sources: list[str]) -> pa.Table:
+        refused = """
+            SELECT r.part, r.pos, 'event_id' AS field,
+                   'already used by a different event' ||
+                   CASE WHEN r.other = 'lake' THEN ' in the lake'
+                        ELSE ' earlier in this batch' END AS why
+            FROM repeats r WHERE NOT r.same
+            UNION ALL
+            SELECT part, pos, 'supersedes', '' FROM dangling
+        """
+        if _count(self.con, f"({refused})") == 0:
+            return REJECTS_WITH_SOURCE.empty_table()
+        quote = "''''"
+        table = self.con.sql(
+            f"""
+            WITH refused AS ({refused})
+            SELECT s.{SOURCE} AS source, s.{ROW} AS row, f.field,
+                   CASE WHEN f.field = 'event_id' THEN
+                        f.why || '; to change an event, send a new one with supersedes = '
+                        || {quote} || i.event_id || {quote}
+                   ELSE 'no event ' || {quote} || i.supersedes || {quote}
+                        || ' of this user and type in the lake or this batch' END AS reason,
+                   i.event_id
+            FROM refused f
+            JOIN {self._staged(self.rows_dir)} s ON s.part = f.part AND s.pos = f.pos
+            JOIN incoming i ON i.part = f.part AND i.pos = f.pos
+            ORDER BY source, row
+            """
+        ).to_arrow_table()
+        names = pa.array([sources[i] for i in table.column("source").to_pylist()], pa.string())
+        return table.set_column(0, "source", names).cast(REJECTS_WITH_SOURCE)
+
+    def _drop_rows(self, dropped: str) -> None:
+        """Rewrite the parts holding repeats or refused rows without them (the rare path)."""
+        by_part: dict[str, list[int]] = {}
+        for name, pos in self.con.execute(f"SELECT part, pos FROM ({dropped})").fetchall():
+            by_part.setdefault(str(name), []).append(int(pos))
+        for name, positions in by_part.items():
+            path = self.ready / name
+            table = pq.read_table(path)
+            keep = np.ones(table.num_rows, dtype=bool)
+            keep[positions] = False
+            if keep.any():
+                kept = table.filter(pa.array(keep))
+                pq.write_table(kept, path, compression="zstd", row_group_size=122_880)
+            else:
+                path.unlink()
+
+    def _publish(self, accepted: int, duplicates: int, sources: list[str]) -> Path:
+        seq = self.lake._next_seq()
+        manifest = {
+            "batch_id": self.batch_id,
+            "seq": seq,
+            "ingested_at": self.ingested_at.isoformat(),
+            "events": accepted,
+            "duplicates": duplicates,
+            "sources": sources,
+            "schema": "pentascore.events/1",
+        }
+        (self.ready / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        _fsync_tree(self.ready)
+        self.lake.events_dir.mkdir(parents=True, exist_ok=True)
+        path = self.lake.events_dir / f"batch-{seq:06d}-{self.batch_id}"
+        os.rename(self.ready, path)  # the commit point: the batch appears whole or not at all
+        _fsync_dir(self.lake.events_dir)
+        return path
+
+    def _result(
+        self, accepted: int, duplicates: int, rejects: pa.Table, path: Path | None
+    ) -> CommitResult:
+        return CommitResult(
             batch_id=self.batch_id,
-            accepted=int(accepted),
-            duplicates=int(duplicates),
+            accepted=accepted,
+            duplicates=duplicates,
             rejects=rejects,
             path=path,
         )
-        return self.committed
 
     def close(self) -> None:
+        self._writer.shutdown(wait=True)
         self.con.close()
 
 
@@ -398,4 +454,7 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-REJECTS_WITH_SOURCE: pa.Schema = pa.schema([pa.field("source", pa.string()), *REJECT_SCHEMA])
+# Rejects as reported to people: the source is the file's name, not its index.
+REJECTS_WITH_SOURCE: pa.Schema = pa.schema(
+    [pa.field("source", pa.string()), *(f for f in REJECT_SCHEMA if f.name != "source")]
+)

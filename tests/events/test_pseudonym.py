@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pentascore.events.pseudonym import Pseudonymizer, pseudonymize_many, pseudonymize_value
+from pentascore.events.schema import PII_FIELDS
+
+KEY = b"test-pseudonym-key-0123456789abcdef"
+CON = duckdb.connect()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    field=st.sampled_from(PII_FIELDS),
+    values=st.lists(st.text(max_size=40), min_size=1, max_size=20),
+    key=st.binary(min_size=16, max_size=100),
+)
+def test_the_bulk_hash_equals_the_one_the_service_uses(
+    field: str, values: list[str], key: bytes
+) -> None:
+    bulk = pseudonymize_many(CON, key, field, pa.array(values, pa.string())).to_pylist()
+    assert bulk == [pseudonymize_value(key, field, v) for v in values]
+
+
+def test_trivial_spelling_differences_hash_alike_and_real_ones_do_not() -> None:
+    def same(field: str, a: str, b: str) -> bool:
+        return pseudonymize_value(KEY, field, a) == pseudonymize_value(KEY, field, b)
+
+    assert same("phone", "+86 138 0013 8000", "+8613800138000")
+    assert same("address", "No. 8  Wensan Road ", "no. 8 wensan road")
+    assert not same("address", "No. 8 Wensan Road", "No. 9 Wensan Road")
+    assert not same("user_id", "U1", "u1")
+    assert pseudonymize_value(KEY, "user_id", "U1") != pseudonymize_value(
+        b"x" * 32, "user_id", "U1"
+    )
+
+
+def test_a_table_is_pseudonymized_column_by_column_with_a_memory() -> None:
+    table = pa.table({"user_id": ["U1", "U2", "U1"], "amount": [1, 2, 3]})
+    pseudonyms = Pseudonymizer(KEY)
+    first = pseudonyms.table(table)
+    assert first.column("amount").to_pylist() == [1, 2, 3]
+    assert first.column("user_id").to_pylist() == [
+        pseudonymize_value(KEY, "user_id", u) for u in ["U1", "U2", "U1"]
+    ]
+    assert pseudonyms.table(table).equals(first)
