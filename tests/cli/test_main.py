@@ -114,3 +114,43 @@ def test_a_key_is_created_once_outside_the_lake(tmp_path: Path) -> None:
     assert key_file.stat().st_mode & 0o777 == 0o600
     stats = _json(runner.invoke(app, ["--home", str(home), "lake", "stats", "--json"]).stdout)
     assert stats["users"] == 2  # the same key both times: U0000 and U0001 join up
+
+
+def test_simulate_then_ingest_then_stats(runner: CliRunner, tmp_path: Path) -> None:
+    out, home = tmp_path / "sim", str(tmp_path / "home")
+    result = runner.invoke(
+        app,
+        [
+            "simulate",
+            "--users",
+            "300",
+            "--months",
+            "6",
+            "--seed",
+            "3",
+            "--out",
+            str(out),
+            "--format",
+            "csv",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    meta = _json(result.stdout)
+    assert meta["users"] == 300 and (out / "truth" / "users.parquet").exists()
+    assert all(p.suffix == ".csv" for p in (out / "events").iterdir())
+
+    ingested = runner.invoke(app, ["--home", home, "ingest", str(out / "events"), "--json"])
+    assert ingested.exit_code == 0, ingested.output
+    assert _json(ingested.stdout)["accepted"] == meta["events"]
+    stats = _json(runner.invoke(app, ["--home", home, "lake", "stats", "--json"]).stdout)
+    assert stats["events"] == meta["events"]
+    assert stats["by_type"] == meta["by_type"]
+    assert stats["users"] == 300
+
+
+def test_simulate_refuses_what_cannot_work(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["simulate", "--users", "0", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    result = runner.invoke(app, ["simulate", "--out", str(tmp_path), "--format", "xlsx"])
+    assert result.exit_code == 2

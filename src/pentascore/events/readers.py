@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from pentascore.core.errors import IngestError
 from pentascore.events.schema import FIELDS
-from pentascore.events.validate import NESTED_KEYS, PARSE_ERROR, ROW, UNKNOWN_KEYS
+from pentascore.events.validate import NESTED_KEYS, PARSE_ERROR, ROW, SOURCE, UNKNOWN_KEYS
 
 Format = Literal["csv", "jsonl", "parquet"]
 FORMATS: dict[str, Format] = {
@@ -48,6 +48,36 @@ class RawChunk:
     source: str
     table: pa.Table
     rejects: pa.Table | None = None  # rows the reader itself could not split into fields
+    parquet: ParquetSlice | None = None  # instead of ``table``: rows DuckDB reads itself
+
+
+@dataclass(frozen=True)
+class ParquetSlice:
+    """Parquet files left for DuckDB to read inside the check query, which is faster than
+    reading them into Python first. Files of one schema are checked together."""
+
+    paths: tuple[Path, ...]
+    sources: tuple[int, ...]  # the source index of each path, filled in by the caller
+    schema: pa.Schema  # the files' columns, as DuckDB will see them
+    rows: int
+
+    def join(self, other: ParquetSlice) -> ParquetSlice:
+        return ParquetSlice(
+            self.paths + other.paths,
+            self.sources + other.sources,
+            self.schema,
+            self.rows + other.rows,
+        )
+
+    def select(self) -> str:
+        paths = [str(p).replace("'", "''") for p in self.paths]
+        listed = "[" + ", ".join(f"'{p}'" for p in paths) + "]"
+        which = " ".join(f"WHEN '{p}' THEN {s}" for p, s in zip(paths, self.sources, strict=True))
+        columns = ", ".join('"' + n.replace('"', '""') + '"' for n in self.schema.names)
+        return (
+            f"SELECT file_row_number + 1 AS _row, (CASE filename {which} END)::INTEGER AS _source, "
+            f"{columns} FROM read_parquet({listed}, file_row_number = true, filename = true)"
+        )
 
 
 def format_of(path: Path, forced: Format | None = None) -> Format:
@@ -121,17 +151,15 @@ def _parquet_chunks(path: Path, chunk_rows: int, progress: Progress | None) -> I
         parquet = pq.ParquetFile(path)
     except (OSError, pa.ArrowInvalid) as exc:
         raise IngestError(f"{path}: not a readable Parquet file ({exc}).") from exc
-    total_rows = max(parquet.metadata.num_rows, 1)
-    size = path.stat().st_size
-    next_row, reported = 1, 0
-    for batch in parquet.iter_batches(batch_size=chunk_rows):
-        table = pa.Table.from_batches([batch])
-        yield RawChunk(str(path), _numbered(table, next_row))
-        next_row += batch.num_rows
-        if progress is not None:
-            done = size * (next_row - 1) // total_rows
-            progress(done - reported)
-            reported = done
+    if {ROW, SOURCE} & set(parquet.schema_arrow.names):
+        raise IngestError(f"{path}: column names {ROW} and {SOURCE} are reserved.")
+    rows = parquet.metadata.num_rows
+    empty = pa.table({ROW: pa.array([], pa.int64())})
+    yield RawChunk(
+        str(path), empty, parquet=ParquetSlice((path,), (0,), parquet.schema_arrow, rows)
+    )
+    if progress is not None:
+        progress(path.stat().st_size)
 
 
 def _csv_chunks(path: Path, block: int, progress: Progress | None) -> Iterator[RawChunk]:

@@ -438,19 +438,42 @@ class CheckedChunk:
 
 
 def check_chunk(con: duckdb.DuckDBPyConnection, chunk: pa.Table) -> CheckedChunk:
-    """Validate and convert one raw chunk; see the module docstring."""
+    """Validate and convert one raw chunk held in memory; see the module docstring."""
     if ROW not in chunk.column_names:
         raise ValueError(f"chunk must have a {ROW} column; got {chunk.column_names}.")
     if SOURCE not in chunk.column_names:
         chunk = chunk.add_column(0, SOURCE, pa.repeat(pa.scalar(0, pa.int32()), chunk.num_rows))
-    compiled = _compile(chunk.schema)
-    con.register("chunk", chunk.rename_columns([f"c{i}" for i in range(chunk.num_columns)]))
+    # Columns are renamed by position before DuckDB sees them: it folds case, and "Amount"
+    # must stay an unknown field instead of shadowing "amount".
+    con.register("arrow_chunk", chunk.rename_columns([f"c{i}" for i in range(chunk.num_columns)]))
+    try:
+        return _check(con, "SELECT * FROM arrow_chunk", chunk.schema, chunk.num_rows)
+    finally:
+        con.unregister("arrow_chunk")
+
+
+def check_relation(
+    con: duckdb.DuckDBPyConnection, select: str, schema: pa.Schema, rows: int
+) -> CheckedChunk:
+    """Validate and convert the ``rows`` rows a SQL ``select`` yields, whose columns are
+    ``schema`` (with ``_row`` and ``_source``). A file DuckDB can read itself is checked as it
+    is read, in parallel, without first becoming Python objects."""
+    renamed = ", ".join(f"{_q(name)} AS c{i}" for i, name in enumerate(schema.names))
+    return _check(con, f"SELECT {renamed} FROM ({select})", schema, rows)
+
+
+def _check(
+    con: duckdb.DuckDBPyConnection, positional: str, schema: pa.Schema, rows: int
+) -> CheckedChunk:
+    """Run the checks of ``schema`` over ``positional``, whose columns are named c0, c1, ..."""
+    compiled = _compile(schema)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW chunk AS {positional}")
     try:
         valid = con.sql(compiled.valid_sql).to_arrow_table()
-        if valid.num_rows == chunk.num_rows:
+        if valid.num_rows == rows:
             rejects = REJECT_SCHEMA.empty_table()
         else:
             rejects = con.sql(compiled.rejects_sql).to_arrow_table().cast(REJECT_SCHEMA)
     finally:
-        con.unregister("chunk")
+        con.execute("DROP VIEW IF EXISTS chunk")
     return CheckedChunk(valid=valid.cast(CHECKED_SCHEMA), rejects=rejects)

@@ -11,7 +11,7 @@ import json
 import logging
 import secrets
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -25,11 +25,12 @@ from pentascore.events.readers import (
     DEFAULT_CHUNK_ROWS,
     STDIN,
     Format,
+    ParquetSlice,
     RawChunk,
     expand_paths,
     read_chunks,
 )
-from pentascore.events.validate import ROW, SOURCE, check_chunk
+from pentascore.events.validate import ROW, SOURCE, check_chunk, check_relation
 from pentascore.lake.store import ParquetLake
 
 log = logging.getLogger(__name__)
@@ -140,6 +141,7 @@ def ingest_chunks(
     sources: list[str] = []
     rejects = _Rejects(rejects_dir / f"{batch_id}.jsonl", strict, sources)
     gathered = _Coalescer(chunk_rows)
+    files: ParquetSlice | None = None
     staged = 0
     try:
         with lake.batch(batch_id, clock.now()) as writer, duckdb.connect() as con:
@@ -155,6 +157,17 @@ def ingest_chunks(
                 staged += 1
                 log.info("staged chunk %d: %d rows", staged, table.num_rows)
 
+            def stage_files(part: ParquetSlice) -> None:
+                nonlocal staged
+                schema = pa.schema(
+                    [pa.field(ROW, pa.int64()), pa.field(SOURCE, pa.int32()), *part.schema]
+                )
+                checked = check_relation(con, part.select(), schema, part.rows)
+                rejects.add(checked.rejects)
+                writer.stage_rows(pseudonyms.table(checked.valid))
+                staged += 1
+                log.info("staged chunk %d: %d rows", staged, part.rows)
+
             for chunk in chunks:
                 if chunk.source not in sources:
                     sources.append(chunk.source)
@@ -167,12 +180,23 @@ def ingest_chunks(
                             pa.repeat(pa.scalar(index, pa.int32()), chunk.rejects.num_rows),
                         )
                     )
+                if chunk.parquet is not None:
+                    stage(gathered.flush())
+                    part = replace(chunk.parquet, sources=(index,))
+                    if files is not None and (
+                        files.schema != part.schema or files.rows + part.rows > chunk_rows
+                    ):
+                        stage_files(files)
+                        files = None
+                    files = part if files is None else files.join(part)
                 if chunk.table.num_rows:
                     sourced = chunk.table.add_column(
                         0, SOURCE, pa.repeat(pa.scalar(index, pa.int32()), chunk.table.num_rows)
                     )
                     stage(gathered.add(sourced))
             stage(gathered.flush())
+            if files is not None:
+                stage_files(files)
             log.info("committing batch %s", batch_id)
             result = writer.commit(sources, strict=strict)
             rejects.add(result.rejects)
