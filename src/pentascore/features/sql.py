@@ -1,0 +1,221 @@
+"""The one point-in-time feature query, rendered for each engine's SQL dialect.
+
+Everything an engine runs is built here, once: the point-in-time view of the lake, the named
+relations features aggregate over, and one aggregate per feature. Feature aggregates are
+written in a SQL subset that DuckDB and Spark SQL both accept, plus three macros that the
+dialect expands:
+
+- ``$age(col)``: days from ``col`` to the as-of date (a float);
+- ``$within(col, N)``: ``col`` lies in the N days before the as-of date;
+- ``$code(col, a, b, ...)``: 1, 2, 4 ... for the values a, b ... of ``col`` (0 otherwise), to
+  count distinct values as ``bit_count(bit_or($code(...)))``, which is much cheaper than
+  ``COUNT(DISTINCT ...)`` on both engines.
+
+Point in time: a feature as of D sees only events with ``ts < D``; a correction counts only if
+it too came before D.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from pentascore.features.spec import FeatureSpec, Relation
+
+MICROS_PER_DAY = 86_400_000_000
+DEFAULTED_DPD = 90
+NEGATIVE_RECORD_YEARS_DAYS = 1826  # negative records stop counting 5 years after they ended
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """What differs between the engines' SQL: how to read a timestamp as microseconds, how to
+    write one, and the name of the string type."""
+
+    name: str
+    micros_fn: str
+    timestamp_literal: str  # format with the UTC time as "YYYY-MM-DD HH:MM:SS.ffffff"
+    string_type: str
+
+    def micros(self, expr: str) -> str:
+        return f"{self.micros_fn}({expr})"
+
+    def timestamp(self, at: datetime) -> str:
+        text = at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return self.timestamp_literal.format(text)
+
+
+DUCKDB = Dialect("duckdb", "epoch_us", "TIMESTAMPTZ '{}+00:00'", "VARCHAR")
+SPARK = Dialect("spark", "unix_micros", "TIMESTAMP '{}'", "STRING")
+
+_MACRO = re.compile(r"\$(age|within|code)\(([^()]*)\)")
+
+
+def expand(text: str, dialect: Dialect, as_of_us: int) -> str:
+    """``text`` with its macros written out for ``dialect``."""
+
+    def one(match: re.Match[str]) -> str:
+        name, args = match.group(1), [a.strip() for a in match.group(2).split(",")]
+        if name == "age":
+            return f"(({as_of_us} - {dialect.micros(args[0])}) / {float(MICROS_PER_DAY)!r})"
+        if name == "within":
+            column, days = args
+            return f"({dialect.micros(column)} >= {as_of_us - int(days) * MICROS_PER_DAY})"
+        column, values = args[0], args[1:]
+        cases = " ".join(f"WHEN {v} THEN {1 << i}" for i, v in enumerate(values))
+        return f"(CASE {column} {cases} ELSE 0 END)"
+
+    expanded = _MACRO.sub(one, text)
+    if "$" in expanded:
+        raise ValueError(f"unknown or nested macro in: {text}")
+    return expanded
+
+
+def relation_sql(dialect: Dialect, as_of: datetime, *, lake: str, previous_scores: str) -> str:
+    """The WITH clause that defines every `Relation` (and the person spine) as of ``as_of``.
+
+    ``lake`` and ``previous_scores`` name tables the engine has registered: the lake's events,
+    and last run's scores (user_id, score; possibly empty).
+    """
+    as_of_us = _micros(as_of)
+    at = dialect.timestamp(as_of)
+
+    def x(text: str) -> str:
+        return expand(text, dialect, as_of_us)
+
+    return f"""
+    pit AS (
+        SELECT * FROM {lake} WHERE ts < {at}
+    ),
+    events AS (
+        SELECT * FROM pit p
+        WHERE NOT coalesce(p.void, false)
+          AND NOT EXISTS (SELECT 1 FROM pit s WHERE s.supersedes = p.event_id)
+    ),
+    spine AS (
+        SELECT DISTINCT user_id FROM pit
+    ),
+    bills AS (
+        SELECT e.*,
+               CASE WHEN e.paid_ts IS NOT NULL AND e.paid_ts < {at} THEN e.paid_ts ELSE {at} END
+                   AS ended_ts,
+               CASE WHEN e.days_past_due >= 120 THEN 8
+                    WHEN e.days_past_due >= {DEFAULTED_DPD} THEN 4
+                    WHEN e.days_past_due >= 60 THEN 2
+                    WHEN e.days_past_due >= 30 THEN 1
+                    ELSE 0 END AS severity
+        FROM events e WHERE e.type = 'bill'
+    ),
+    latest_assets AS (
+        SELECT * FROM (
+            SELECT e.*, row_number() OVER (
+                PARTITION BY e.user_id, e.kind ORDER BY e.ts DESC, e.event_id DESC) AS n
+            FROM events e WHERE e.type = 'asset_snapshot'
+        ) WHERE n = 1
+    ),
+    latest_lines AS (
+        SELECT * FROM (
+            SELECT e.*, row_number() OVER (
+                PARTITION BY e.user_id, e.account_id ORDER BY e.ts DESC, e.event_id DESC) AS n
+            FROM events e WHERE e.type = 'credit_line'
+        ) WHERE n = 1 AND action <> 'close'
+    ),
+    user_flags AS (
+        SELECT user_id,
+               max(CASE WHEN type = 'bill' AND days_past_due >= {DEFAULTED_DPD}
+                        AND {x("$within(ts, 365)")} THEN 1 ELSE 0 END) AS defaulted,
+               max(CASE WHEN type = 'security_event' AND kind = 'fraud_flag'
+                        THEN 1 ELSE 0 END) AS flagged
+        FROM events GROUP BY user_id
+    ),
+    links AS (
+        SELECT * FROM (
+            SELECT e.user_id, e.counterparty_id, e.action, row_number() OVER (
+                PARTITION BY e.user_id, e.counterparty_id ORDER BY e.ts DESC, e.event_id DESC) AS n
+            FROM events e WHERE e.type = 'social_link'
+        ) WHERE n = 1 AND action = 'added'
+    ),
+    friends AS (
+        SELECT l.user_id, l.counterparty_id,
+               coalesce(f.defaulted, 0) AS friend_defaulted,
+               coalesce(f.flagged, 0) AS friend_flagged,
+               s.score AS friend_score
+        FROM links l
+        LEFT JOIN user_flags f ON f.user_id = l.counterparty_id
+        LEFT JOIN {previous_scores} s ON s.user_id = l.counterparty_id
+    ),
+    transfers_flagged AS (
+        SELECT t.*, coalesce(f.flagged, 0) AS counterparty_flagged
+        FROM events t LEFT JOIN user_flags f ON f.user_id = t.counterparty_id
+        WHERE t.type = 'transfer'
+    )"""
+
+
+def feature_sql(
+    dialect: Dialect,
+    specs: Sequence[FeatureSpec],
+    as_of: datetime,
+    *,
+    lake: str = "lake",
+    previous_scores: str = "previous_scores",
+) -> str:
+    """One query: a row per person with an event before ``as_of``, a column per feature."""
+    as_of_us = _micros(as_of)
+    ctes = [relation_sql(dialect, as_of, lake=lake, previous_scores=previous_scores).strip()]
+    joins = []
+    for relation in Relation:
+        mine = [s for s in specs if s.relation == relation]
+        if not mine:
+            continue
+        aggregates = ", ".join(
+            f"{expand(s.aggregate, dialect, as_of_us)} AS {s.name}" for s in mine
+        )
+        alias = f"agg_{relation.value}"
+        ctes.append(
+            f"{alias} AS (SELECT user_id, {aggregates} FROM {relation.value} GROUP BY user_id)"
+        )
+        joins.append(f"LEFT JOIN {alias} ON {alias}.user_id = spine.user_id")
+    columns = ["spine.user_id AS user_id"]
+    for s in specs:
+        value = f"agg_{s.relation.value}.{s.name}"
+        if s.default is not None:
+            value = f"coalesce({value}, {float(s.default)!r})"
+        columns.append(f"CAST({value} AS DOUBLE) AS {s.name}")
+    return (
+        "WITH " + ",\n".join(ctes) + "\n"
+        f"SELECT {', '.join(columns)}\nFROM spine\n" + "\n".join(joins) + "\nORDER BY user_id"
+    )
+
+
+def label_sql(dialect: Dialect, as_of: datetime, until: datetime, *, lake: str = "lake") -> str:
+    """A row per person with an event before ``as_of``: ``bad`` is 1 when a bill reached
+    90+ days past due in (as_of, until], by the corrections known at ``until``."""
+    at, end = dialect.timestamp(as_of), dialect.timestamp(until)
+    return f"""
+    WITH seen AS (
+        SELECT * FROM {lake} WHERE ts <= {end}
+    ),
+    current_events AS (
+        SELECT * FROM seen p
+        WHERE NOT coalesce(p.void, false)
+          AND NOT EXISTS (SELECT 1 FROM seen s WHERE s.supersedes = p.event_id)
+    ),
+    spine AS (SELECT DISTINCT user_id FROM {lake} WHERE ts < {at}),
+    bad AS (
+        SELECT DISTINCT user_id FROM current_events
+        WHERE type = 'bill' AND days_past_due >= {DEFAULTED_DPD} AND ts > {at}
+    )
+    SELECT spine.user_id AS user_id,
+           CASE WHEN bad.user_id IS NULL THEN 0 ELSE 1 END AS bad
+    FROM spine LEFT JOIN bad ON bad.user_id = spine.user_id
+    ORDER BY user_id
+    """
+
+
+def _micros(at: datetime) -> int:
+    if at.tzinfo is None:
+        raise ValueError(f"as_of must be timezone-aware; got {at.isoformat()}.")
+    delta = at.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
