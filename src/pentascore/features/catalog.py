@@ -124,7 +124,7 @@ CATALOG: tuple[FeatureSpec, ...] = (
         D.CREDIT_HISTORY,
         (E.BILL,),
         R.BILLS,
-        f"""sum(CASE WHEN severity > 0 AND $age(ended_ts) <= 1826
+        """sum(CASE WHEN severity > 0 AND $age(ended_ts) <= 1826
                 THEN severity * exp(-$age(ended_ts) / 180.0)
                      * (CASE WHEN coalesce(repaired, false) THEN 0.5 ELSE 1.0 END)
                 ELSE 0.0 END)""",
