@@ -154,3 +154,80 @@ def test_simulate_refuses_what_cannot_work(runner: CliRunner, tmp_path: Path) ->
     assert result.exit_code == 2
     result = runner.invoke(app, ["simulate", "--out", str(tmp_path), "--format", "xlsx"])
     assert result.exit_code == 2
+
+
+def test_features_and_labels_commands(runner: CliRunner, tmp_path: Path) -> None:
+    out, home = tmp_path / "sim", str(tmp_path / "home")
+    meta = _json(
+        runner.invoke(
+            app,
+            [
+                "simulate",
+                "--users",
+                "400",
+                "--months",
+                "12",
+                "--seed",
+                "5",
+                "--out",
+                str(out),
+                "--json",
+            ],
+        ).stdout
+    )
+    assert runner.invoke(app, ["--home", home, "ingest", str(out / "events")]).exit_code == 0
+    as_of = str(meta["as_of"])[:10]
+
+    result = runner.invoke(
+        app,
+        [
+            "--home",
+            home,
+            "features",
+            "--as-of",
+            as_of,
+            "--out",
+            str(tmp_path / "f.parquet"),
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    summary = _json(result.stdout)
+    assert summary["users"] > 300 and summary["features"] == sum(
+        summary["by_dimension"].values()  # type: ignore[union-attr]
+    )
+    assert set(summary["by_dimension"]) == {  # type: ignore[arg-type]
+        "credit_history",
+        "behavior_preference",
+        "fulfillment_capacity",
+        "identity_traits",
+        "connections",
+    }
+    assert (tmp_path / "f.parquet").exists() and isinstance(summary["seconds"], float)
+
+    result = runner.invoke(
+        app,
+        [
+            "--home",
+            home,
+            "labels",
+            "--as-of",
+            as_of,
+            "--horizon-months",
+            "12",
+            "--out",
+            str(tmp_path / "l.parquet"),
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    labels = _json(result.stdout)
+    assert labels["users"] == summary["users"]
+    assert 0 < labels["bad"] < labels["users"]
+
+    bad = runner.invoke(app, ["--home", home, "features", "--as-of", "soon", "--out", "x.parquet"])
+    assert bad.exit_code == 2
+    bad = runner.invoke(
+        app, ["--home", home, "features", "--as-of", as_of, "--engine", "oracle", "--out", "x"]
+    )
+    assert bad.exit_code == 2

@@ -1,0 +1,59 @@
+"""The feature engine interface, and the engines by name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Protocol
+
+import pyarrow as pa
+
+from pentascore.core.errors import ConfigError
+from pentascore.features.spec import FeatureSpec
+from pentascore.lake.store import ParquetLake
+
+
+class FeatureEngine(Protocol):
+    """Computes the catalogue's point-in-time features and the outcome labels from a lake.
+
+    Every engine runs the same query from `pentascore.features.sql`, rendered in its dialect,
+    and returns the same Arrow table: ``user_id`` then one float64 column per feature, a row
+    per person with an event before ``as_of``, ordered by ``user_id``.
+    """
+
+    name: str
+
+    def features(
+        self,
+        lake: ParquetLake,
+        as_of: datetime,
+        specs: Sequence[FeatureSpec] = ...,
+        previous_scores: pa.Table | None = None,
+    ) -> pa.Table: ...
+
+    def labels(self, lake: ParquetLake, as_of: datetime, until: datetime) -> pa.Table: ...
+
+
+def _duckdb(options: dict[str, str]) -> FeatureEngine:
+    from pentascore.features.duckdb_engine import DuckDBEngine
+
+    return DuckDBEngine()
+
+
+def _spark(options: dict[str, str]) -> FeatureEngine:
+    from pentascore.features.spark_engine import SparkEngine
+
+    return SparkEngine(master=options.get("master") or "local[2]")
+
+
+ENGINES: dict[str, Callable[[dict[str, str]], FeatureEngine]] = {
+    "duckdb": _duckdb,
+    "spark": _spark,
+}
+
+
+def make_engine(name: str, **options: str) -> FeatureEngine:
+    """The engine called ``name`` (duckdb, spark), built with ``options``."""
+    if name not in ENGINES:
+        raise ConfigError(f"engine must be one of {', '.join(ENGINES)}; got {name!r}.")
+    return ENGINES[name](options)
