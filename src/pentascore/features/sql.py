@@ -25,6 +25,13 @@ from datetime import UTC, datetime
 from pentascore.features.spec import FeatureSpec, Relation
 
 MICROS_PER_DAY = 86_400_000_000
+# The lake columns features read: reading fewer columns is most of what makes the query fast.
+EVENT_COLUMNS = (
+    "event_id", "user_id", "type", "ts", "account_id", "product", "amount", "due_ts",
+    "paid_ts", "paid_amount", "days_past_due", "repaired", "action", "credit_limit", "balance",
+    "scenario", "outcome", "channel", "merchant_category", "counterparty_id", "direction",
+    "utility", "kind",
+)
 DEFAULTED_DPD = 90
 NEGATIVE_RECORD_YEARS_DAYS = 1826  # negative records stop counting 5 years after they ended
 
@@ -86,16 +93,16 @@ def relation_sql(dialect: Dialect, as_of: datetime, *, lake: str, previous_score
         return expand(text, dialect, as_of_us)
 
     return f"""
-    pit AS (
-        SELECT * FROM {lake} WHERE ts < {at}
+    superseded AS (
+        SELECT DISTINCT supersedes FROM {lake} WHERE ts < {at} AND supersedes IS NOT NULL
     ),
     events AS (
-        SELECT * FROM pit p
-        WHERE NOT coalesce(p.void, false)
-          AND NOT EXISTS (SELECT 1 FROM pit s WHERE s.supersedes = p.event_id)
+        SELECT {", ".join(EVENT_COLUMNS)} FROM {lake} p
+        WHERE p.ts < {at} AND NOT coalesce(p.void, false)
+          AND NOT EXISTS (SELECT 1 FROM superseded s WHERE s.supersedes = p.event_id)
     ),
     spine AS (
-        SELECT DISTINCT user_id FROM pit
+        SELECT DISTINCT user_id FROM {lake} WHERE ts < {at}
     ),
     bills AS (
         SELECT e.*,
