@@ -78,7 +78,7 @@ def test_macros_expand_per_dialect() -> None:
     assert expand("$within(ts, 1)", DUCKDB, as_of_us) == "(epoch_us(ts) >= 1759190400000000)"
     assert expand("$within(ts, 1)", SPARK, as_of_us) == "(unix_micros(ts) >= 1759190400000000)"
     assert expand("$age(x)", DUCKDB, as_of_us) == (
-        "((1759276800000000 - epoch_us(x)) / 86400000000.0)"
+        "((1759276800000000 - epoch_us(x)) / CAST(86400000000 AS DOUBLE))"
     )
     assert (
         expand("$code(k, 'a', 'b')", DUCKDB, 0)
