@@ -114,7 +114,7 @@ CATALOG: tuple[FeatureSpec, ...] = (
         D.CREDIT_HISTORY,
         (E.BILL,),
         R.BILLS,
-        "sum(CASE WHEN paid_ts IS NULL AND days_past_due >= 1 THEN 1 ELSE 0 END)",
+        "sum(CASE WHEN paid = 0 AND days_past_due >= 1 THEN 1 ELSE 0 END)",
         UP,
         True,
         "{value} overdue bills not yet repaid",

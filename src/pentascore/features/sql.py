@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pentascore.features.spec import FeatureSpec, Relation
+from pentascore.lake.store import superseded_sql
 
 MICROS_PER_DAY = 86_400_000_000
 # The lake columns features read: reading fewer columns is most of what makes the query fast.
@@ -52,7 +53,7 @@ EVENT_COLUMNS = (
     "kind",
 )
 DEFAULTED_DPD = 90
-NEGATIVE_RECORD_YEARS_DAYS = 1826  # negative records stop counting 5 years after they ended
+NEGATIVE_RECORD_DAYS = 1826  # negative records stop counting 5 years after they ended
 
 
 @dataclass(frozen=True)
@@ -115,12 +116,12 @@ def relation_sql(dialect: Dialect, as_of: datetime, *, lake: str, previous_score
 
     return f"""
     superseded AS (
-        SELECT DISTINCT supersedes FROM {lake} WHERE ts < {at} AND supersedes IS NOT NULL
+        {superseded_sql(lake, f"ts < {at}")}
     ),
     events AS (
         SELECT {", ".join(EVENT_COLUMNS)} FROM {lake} p
         WHERE p.ts < {at} AND NOT coalesce(p.void, false)
-          AND NOT EXISTS (SELECT 1 FROM superseded s WHERE s.supersedes = p.event_id)
+          AND NOT EXISTS (SELECT 1 FROM superseded s WHERE s.event_id = p.event_id)
     ),
     spine AS (
         SELECT DISTINCT user_id FROM {lake} WHERE ts < {at}
@@ -129,6 +130,7 @@ def relation_sql(dialect: Dialect, as_of: datetime, *, lake: str, previous_score
         SELECT e.*,
                CASE WHEN e.paid_ts IS NOT NULL AND e.paid_ts < {at} THEN e.paid_ts ELSE {at} END
                    AS ended_ts,
+               CASE WHEN e.paid_ts IS NOT NULL AND e.paid_ts < {at} THEN 1 ELSE 0 END AS paid,
                CASE WHEN e.days_past_due >= 120 THEN 8
                     WHEN e.days_past_due >= {DEFAULTED_DPD} THEN 4
                     WHEN e.days_past_due >= 60 THEN 2
@@ -155,7 +157,8 @@ def relation_sql(dialect: Dialect, as_of: datetime, *, lake: str, previous_score
                max(CASE WHEN type = 'bill' AND days_past_due >= {DEFAULTED_DPD}
                         AND {x("$within(ts, 365)")} THEN 1 ELSE 0 END) AS defaulted,
                max(CASE WHEN type = 'security_event' AND kind = 'fraud_flag'
-                        THEN 1 ELSE 0 END) AS flagged
+                        AND {x(f"$age(ts) <= {NEGATIVE_RECORD_DAYS}")} THEN 1 ELSE 0 END)
+                   AS flagged
         FROM events GROUP BY user_id
     ),
     links AS (
@@ -222,13 +225,13 @@ def label_sql(dialect: Dialect, as_of: datetime, until: datetime, *, lake: str =
     90+ days past due in (as_of, until], by the corrections known at ``until``."""
     at, end = dialect.timestamp(as_of), dialect.timestamp(until)
     return f"""
-    WITH seen AS (
-        SELECT * FROM {lake} WHERE ts <= {end}
+    WITH superseded AS (
+        {superseded_sql(lake, f"ts <= {end}")}
     ),
     current_events AS (
-        SELECT * FROM seen p
-        WHERE NOT coalesce(p.void, false)
-          AND NOT EXISTS (SELECT 1 FROM seen s WHERE s.supersedes = p.event_id)
+        SELECT * FROM {lake} p
+        WHERE p.ts <= {end} AND NOT coalesce(p.void, false)
+          AND NOT EXISTS (SELECT 1 FROM superseded s WHERE s.event_id = p.event_id)
     ),
     spine AS (SELECT DISTINCT user_id FROM {lake} WHERE ts < {at}),
     bad AS (

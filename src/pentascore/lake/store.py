@@ -46,6 +46,20 @@ def _sql_list(paths: list[Path]) -> str:
     return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
 
 
+def superseded_sql(lake: str, seen: str) -> str:
+    """The ids of events that are not current among those the condition ``seen`` keeps: every
+    event a correction names, and, when several corrections name the same event, all but the
+    latest of them (by ts, then event_id), so a chain has exactly one current version."""
+    return f"""
+        SELECT supersedes AS event_id FROM {lake} WHERE {seen} AND supersedes IS NOT NULL
+        UNION
+        SELECT event_id FROM (
+            SELECT event_id, row_number() OVER (
+                PARTITION BY supersedes ORDER BY ts DESC, event_id DESC) AS n
+            FROM {lake} WHERE {seen} AND supersedes IS NOT NULL
+        ) WHERE n > 1"""
+
+
 @dataclass(frozen=True)
 class CommitResult:
     batch_id: str
@@ -111,8 +125,7 @@ class ParquetLake:
             return relation
         return (
             f"(SELECT * FROM {relation} AS e WHERE NOT coalesce(e.void, false) "
-            f"AND e.event_id NOT IN "
-            f"(SELECT supersedes FROM {relation} WHERE supersedes IS NOT NULL))"
+            f"AND e.event_id NOT IN ({superseded_sql(relation, 'true')}))"
         )
 
     def read(self, *, current: bool = False) -> pa.Table:
