@@ -283,3 +283,36 @@ def test_no_raw_identifier_or_key_is_stored_in_the_lake(
     # ... and yet the same person joins up across events and fields.
     users = {r["user_id"] for r in lake.read().to_pylist()}
     assert users == {pseudonymize_value(KEY, "user_id", secrets["user_id"])}
+
+
+def test_corrections_keep_records_as_chains(
+    lake: ParquetLake, clock: FixedClock, tmp_path: Path
+) -> None:
+    bill = {k: v for k, v in example_event(EventType.BILL).items() if k not in ("paid_ts",)}
+    first = bill | {"event_id": "b1", "paid_amount": 0, "days_past_due": 30}
+    second = bill | {"event_id": "b2", "supersedes": "b1", "days_past_due": 60}
+    run(lake, clock, tmp_path, write_jsonl(tmp_path / "a.jsonl", [first, second]))
+    # b1 was corrected by b2 already: a second correction of b1 would fork the record.
+    fork = bill | {"event_id": "b3", "supersedes": "b1", "days_past_due": 45}
+    # Within a batch too, and a correction must come after the event it corrects.
+    twin_a = bill | {"event_id": "b4", "supersedes": "b2", "days_past_due": 90}
+    twin_b = bill | {"event_id": "b5", "supersedes": "b2", "days_past_due": 91}
+    ahead = bill | {"event_id": "b6", "supersedes": "b7", "days_past_due": 0}
+    later = bill | {"event_id": "b7", "account_id": "card-002"}
+    report = run(
+        lake,
+        clock,
+        tmp_path,
+        write_jsonl(tmp_path / "b.jsonl", [fork, twin_a, twin_b, ahead, later]),
+    )
+    assert (report.accepted, report.rejected) == (2, 3)
+    rejects = [json.loads(line) for line in report.rejects_file.read_text().splitlines()]
+    assert [(r["event_id"], r["field"]) for r in rejects] == [
+        ("b3", "supersedes"),
+        ("b5", "supersedes"),
+        ("b6", "supersedes"),
+    ]
+    assert "already corrected" in rejects[0]["reason"]
+    assert "already corrected" in rejects[1]["reason"]
+    assert "no earlier event 'b7'" in rejects[2]["reason"]
+    assert [r["event_id"] for r in lake.read(current=True).to_pylist()] == ["b4", "b7"]

@@ -273,7 +273,16 @@ class BatchWriter:
         lake_files = self.lake.files()
         lake = f"read_parquet({_sql_list(lake_files)})" if lake_files else None
         con.execute(f"CREATE VIEW incoming AS SELECT * FROM {self._staged(self.ready)}")
-        con.execute("CREATE TEMP TABLE ids AS SELECT event_id, part, pos FROM incoming")
+        # Input order (source file, then row) decides which of two rows came first: the
+        # order rows were staged in follows how the engine happened to read them.
+        con.execute(
+            f"CREATE TEMP TABLE input_order AS SELECT part, pos, {SOURCE} AS src, {ROW} AS rn "
+            f"FROM {self._staged(self.rows_dir)}"
+        )
+        con.execute(
+            "CREATE TEMP TABLE ids AS SELECT i.event_id, i.part, i.pos, o.src, o.rn "
+            "FROM incoming i JOIN input_order o ON o.part = i.part AND o.pos = i.pos"
+        )
         con.execute(
             "CREATE TEMP TABLE repeats (part VARCHAR, pos BIGINT, same BOOLEAN, other VARCHAR)"
         )
@@ -283,7 +292,7 @@ class BatchWriter:
             """
             CREATE TEMP TABLE batch_pairs AS
             SELECT part, pos, event_id, n FROM (
-                SELECT *, row_number() OVER (PARTITION BY event_id ORDER BY part, pos) AS n
+                SELECT *, row_number() OVER (PARTITION BY event_id ORDER BY src, rn) AS n
                 FROM ids WHERE event_id IN (
                     SELECT event_id FROM ids GROUP BY event_id HAVING count(*) > 1)
             )
@@ -324,32 +333,58 @@ class BatchWriter:
                       ON a.event_id = b.event_id
                     """
                 )
-        # A correction must name an earlier event of the same user and type.
+        # A correction must name an event of the same user and type that is already in the
+        # lake or earlier in this batch, and that nothing corrected yet: records stay chains,
+        # so each has exactly one current version at any date.
         con.execute(
             """
             CREATE TEMP TABLE corrections AS
-            SELECT c.part, c.pos, c.supersedes, c.user_id, c.type FROM incoming c
+            SELECT c.part, c.pos, o.src, o.rn, c.supersedes, c.user_id, c.type FROM incoming c
+            JOIN input_order o ON o.part = c.part AND o.pos = c.pos
             ANTI JOIN repeats r ON r.part = c.part AND r.pos = c.pos
             WHERE c.supersedes IS NOT NULL
             """
         )
-        con.execute("CREATE TEMP TABLE dangling (part VARCHAR, pos BIGINT)")
+        con.execute("CREATE TEMP TABLE dangling (part VARCHAR, pos BIGINT, why VARCHAR)")
         if _count(con, "corrections"):
             wanted = "event_id IN (SELECT supersedes FROM corrections)"
             targets = (
-                f"SELECT event_id, user_id, type FROM incoming i WHERE {wanted} AND NOT EXISTS "
-                "(SELECT 1 FROM repeats r WHERE r.part = i.part AND r.pos = i.pos)"
+                "SELECT i.event_id, i.user_id, i.type, o.src, o.rn FROM incoming i "
+                f"JOIN input_order o ON o.part = i.part AND o.pos = i.pos WHERE {wanted} "
+                "AND NOT EXISTS (SELECT 1 FROM repeats r WHERE r.part = i.part AND r.pos = i.pos)"
             )
+            earlier = "(t.src IS NULL OR t.src < c.src OR (t.src = c.src AND t.rn < c.rn))"
             if lake is not None:
-                targets += f" UNION ALL SELECT event_id, user_id, type FROM {lake} WHERE {wanted}"
+                targets += (
+                    f" UNION ALL SELECT event_id, user_id, type, NULL, NULL FROM {lake} "
+                    f"WHERE {wanted}"
+                )
             con.execute(
                 f"""
                 INSERT INTO dangling
-                SELECT c.part, c.pos FROM corrections c
+                SELECT c.part, c.pos, 'missing' FROM corrections c
                 WHERE NOT EXISTS (
                     SELECT 1 FROM ({targets}) t
                     WHERE t.event_id = c.supersedes AND t.user_id = c.user_id
-                      AND t.type = c.type)
+                      AND t.type = c.type AND {earlier})
+                """
+            )
+            corrected = (
+                f"SELECT supersedes FROM {lake} WHERE supersedes IS NOT NULL"
+                if lake is not None
+                else "SELECT NULL AS supersedes WHERE false"
+            )
+            con.execute(
+                f"""
+                INSERT INTO dangling
+                SELECT part, pos, 'corrected' FROM (
+                    SELECT c.*, row_number() OVER (
+                        PARTITION BY c.supersedes ORDER BY c.src, c.rn) AS n
+                    FROM corrections c
+                ) c
+                WHERE (n > 1 OR c.supersedes IN ({corrected}))
+                  AND NOT EXISTS (
+                      SELECT 1 FROM dangling d WHERE d.part = c.part AND d.pos = c.pos)
                 """
             )
         rejects = self._rejects(sources)
@@ -372,7 +407,7 @@ class BatchWriter:
                         ELSE ' earlier in this batch' END AS why
             FROM repeats r WHERE NOT r.same
             UNION ALL
-            SELECT part, pos, 'supersedes', '' FROM dangling
+            SELECT part, pos, 'supersedes', why FROM dangling
         """
         if _count(self.con, f"({refused})") == 0:
             return REJECTS_WITH_SOURCE.empty_table()
@@ -384,7 +419,9 @@ class BatchWriter:
                    CASE WHEN f.field = 'event_id' THEN
                         f.why || '; to change an event, send a new one with supersedes = '
                         || {quote} || i.event_id || {quote}
-                   ELSE 'no event ' || {quote} || i.supersedes || {quote}
+                   WHEN f.why = 'corrected' THEN 'event ' || {quote} || i.supersedes || {quote}
+                        || ' was already corrected; correct its latest version instead'
+                   ELSE 'no earlier event ' || {quote} || i.supersedes || {quote}
                         || ' of this user and type in the lake or this batch' END AS reason,
                    i.event_id
             FROM refused f
