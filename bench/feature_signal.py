@@ -28,8 +28,8 @@ from pentascore.core.dates import add_months
 from pentascore.core.types import Dimension
 from pentascore.features.catalog import CATALOG
 from pentascore.features.duckdb_engine import DuckDBEngine
-from pentascore.lake import ParquetLake, ingest_files
-from pentascore.sim import SimulationConfig, simulate, write_population
+from pentascore.lake import ParquetLake
+from pentascore.sim import SimulationConfig, populate_lake, simulate
 
 KEY = b"benchmark-pseudonym-key-0123456789"
 
@@ -53,15 +53,9 @@ def main() -> None:
     as_of = population.config.as_of
     with tempfile.TemporaryDirectory(prefix="pentascore-signal-") as tmp:
         root = Path(tmp)
-        write_population(population, root / "sim", fmt="parquet")
         lake = ParquetLake(root / "lake")
-        ingest_files(
-            [root / "sim" / "events"],
-            lake=lake,
-            key=KEY,
-            rejects_dir=root / "rej",
-            clock=FixedClock(datetime(2026, 11, 1, tzinfo=UTC)),
-        )
+        clock = FixedClock(datetime(2026, 11, 1, tzinfo=UTC))
+        populate_lake(population, lake, key=KEY, work_dir=root / "sim", clock=clock)
         engine = DuckDBEngine()
         features = engine.features(lake, as_of)
         labels = engine.labels(lake, as_of, add_months(as_of, 12))

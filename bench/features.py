@@ -25,8 +25,8 @@ import duckdb
 
 from bench._report import write_section
 from pentascore.core.clock import FixedClock
-from pentascore.lake import ParquetLake, ingest_files
-from pentascore.sim import SimulationConfig, simulate, write_population
+from pentascore.lake import ParquetLake
+from pentascore.sim import SimulationConfig, populate_lake, simulate
 
 KEY = b"benchmark-pseudonym-key-0123456789"
 IDS = ("event_id", "user_id", "supersedes", "counterparty_id", "account_id")
@@ -39,15 +39,9 @@ SCANNED = (
 
 def build_lake(root: Path, base_users: int, copies: int) -> tuple[ParquetLake, datetime, int]:
     population = simulate(SimulationConfig(users=base_users, months=24, seed=5))
-    write_population(population, root / "sim", fmt="parquet")
     base = ParquetLake(root / "base")
-    ingest_files(
-        [root / "sim" / "events"],
-        lake=base,
-        key=KEY,
-        rejects_dir=root / "rejects",
-        clock=FixedClock(datetime(2026, 11, 1, tzinfo=UTC)),
-    )
+    clock = FixedClock(datetime(2026, 11, 1, tzinfo=UTC))
+    populate_lake(population, base, key=KEY, work_dir=root / "sim", clock=clock)
     lake = ParquetLake(root / "lake")
     batch = lake.events_dir / "batch-000001-bench"
     batch.mkdir(parents=True)

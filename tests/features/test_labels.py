@@ -14,8 +14,8 @@ from pentascore.core.errors import ConfigError
 from pentascore.events.pseudonym import pseudonymize_value
 from pentascore.features.catalog import CATALOG
 from pentascore.features.duckdb_engine import DuckDBEngine
-from pentascore.lake import ParquetLake, ingest_files
-from pentascore.sim import SimulationConfig, simulate, write_population
+from pentascore.lake import ParquetLake
+from pentascore.sim import SimulationConfig, populate_lake, simulate
 from tests.conftest import KEY
 
 
@@ -23,15 +23,9 @@ from tests.conftest import KEY
 def simulated(tmp_path_factory: pytest.TempPathFactory) -> tuple[ParquetLake, Path, datetime]:
     root = tmp_path_factory.mktemp("sim")
     population = simulate(SimulationConfig(users=1500, months=12, seed=11))
-    write_population(population, root / "sim", fmt="parquet")
     lake = ParquetLake(root / "lake")
-    ingest_files(
-        [root / "sim" / "events"],
-        lake=lake,
-        key=KEY,
-        rejects_dir=root / "rejects",
-        clock=FixedClock(datetime(2026, 11, 1, tzinfo=UTC)),
-    )
+    clock = FixedClock(datetime(2026, 11, 1, tzinfo=UTC))
+    populate_lake(population, lake, key=KEY, work_dir=root / "sim", clock=clock)
     return lake, root / "sim" / "truth" / "users.parquet", population.config.as_of
 
 

@@ -26,8 +26,8 @@ from pentascore.core.errors import ConfigError
 from pentascore.features.catalog import CATALOG
 from pentascore.features.duckdb_engine import DuckDBEngine
 from pentascore.features.spark_engine import SparkEngine
-from pentascore.lake import ParquetLake, ingest_chunks, ingest_files, records_chunk
-from pentascore.sim import SimulationConfig, simulate, write_population
+from pentascore.lake import ParquetLake, ingest_chunks, records_chunk
+from pentascore.sim import SimulationConfig, populate_lake, simulate
 from tests.conftest import KEY
 
 needs_java = pytest.mark.skipif(
@@ -47,12 +47,9 @@ class SimLake:
 def sim_lake(tmp_path_factory: pytest.TempPathFactory) -> SimLake:
     root = tmp_path_factory.mktemp("spark-lake")
     population = simulate(SimulationConfig(users=USERS, months=MONTHS, seed=SEED))
-    write_population(population, root / "sim", fmt="parquet")
     lake = ParquetLake(root / "lake")
     clock = FixedClock(datetime(2026, 11, 1, tzinfo=UTC))
-    ingest_files(
-        [root / "sim" / "events"], lake=lake, key=KEY, rejects_dir=root / "rejects", clock=clock
-    )
+    populate_lake(population, lake, key=KEY, work_dir=root / "sim", clock=clock)
     # A second batch (a second Parquet file) voiding a few events of every type, some before
     # and some after the as-of dates below.
     events = population.events

@@ -1,6 +1,7 @@
 """A seeded, vectorized, generative population simulator for demos, tests and benchmarks."""
 
 from pentascore.sim._world import HAZARD_COEFFICIENTS, TRAITS, default_hazard
+from pentascore.sim.lake import populate_lake
 from pentascore.sim.population import (
     LABEL_DEFINITION,
     Population,
@@ -16,6 +17,7 @@ __all__ = [
     "Population",
     "SimulationConfig",
     "default_hazard",
+    "populate_lake",
     "simulate",
     "write_population",
 ]
