@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
@@ -204,6 +205,22 @@ def test_features_and_labels_commands(runner: CliRunner, tmp_path: Path) -> None
         "connections",
     }
     assert (tmp_path / "f.parquet").exists() and isinstance(summary["seconds"], float)
+    limited = runner.invoke(
+        app,
+        [
+            "--home",
+            home,
+            "features",
+            "--as-of",
+            as_of,
+            "--memory-limit",
+            "1GB",
+            "--out",
+            str(tmp_path / "f2.parquet"),
+        ],
+    )
+    assert limited.exit_code == 0, limited.output
+    assert pq.read_table(tmp_path / "f2.parquet").equals(pq.read_table(tmp_path / "f.parquet"))
 
     result = runner.invoke(
         app,

@@ -252,6 +252,10 @@ def features(
     spark_master: Annotated[
         str | None, typer.Option(help="Spark master URL; default local[2].")
     ] = None,
+    memory_limit: Annotated[
+        str | None,
+        typer.Option(help="DuckDB memory limit, e.g. 6GB: beyond it, work spills to disk."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Point-in-time features of every person, as of a date, from the lake."""
@@ -261,7 +265,7 @@ def features(
     c = _ctx(ctx)
     try:
         at = parse_as_of(as_of)
-        options = {"master": spark_master} if spark_master else {}
+        options = {"master": spark_master or "", "memory_limit": memory_limit or ""}
         chosen = make_engine(engine, **options)
     except ConfigError as exc:
         raise _fail(c.errors, str(exc)) from exc

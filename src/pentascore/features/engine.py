@@ -37,7 +37,7 @@ class FeatureEngine(Protocol):
 def _duckdb(options: dict[str, str]) -> FeatureEngine:
     from pentascore.features.duckdb_engine import DuckDBEngine
 
-    return DuckDBEngine()
+    return DuckDBEngine(memory_limit=options.get("memory_limit") or None)
 
 
 def _spark(options: dict[str, str]) -> FeatureEngine:
