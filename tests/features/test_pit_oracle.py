@@ -37,7 +37,8 @@ from pentascore.events.schema import (
     example_event,
 )
 from pentascore.features.catalog import CATALOG
-from pentascore.features.duckdb_engine import SCORES_SCHEMA, DuckDBEngine
+from pentascore.features.duckdb_engine import DuckDBEngine
+from pentascore.features.engine import SCORES_SCHEMA
 from pentascore.lake import ParquetLake, ingest_chunks, records_chunk
 from tests.conftest import KEY
 from tests.features import oracle

@@ -14,8 +14,9 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import typer
 from rich.console import Console
@@ -36,6 +37,9 @@ from pentascore.core.settings import Settings
 from pentascore.core.types import Dimension
 from pentascore.lake import ParquetLake, ingest_files
 from pentascore.lake.ingest import input_bytes
+
+if TYPE_CHECKING:
+    from pentascore.features.engine import FeatureEngine
 
 app = typer.Typer(
     name="pentascore",
@@ -260,22 +264,16 @@ def features(
 ) -> None:
     """Point-in-time features of every person, as of a date, from the lake."""
     from pentascore.features.catalog import CATALOG
-    from pentascore.features.engine import make_engine
 
     c = _ctx(ctx)
-    try:
-        at = parse_as_of(as_of)
-        options = {"master": spark_master or "", "memory_limit": memory_limit or ""}
-        chosen = make_engine(engine, **options)
-    except ConfigError as exc:
-        raise _fail(c.errors, str(exc)) from exc
-    lake = ParquetLake(c.settings.lake_dir)
+    at, chosen = _as_of_and_engine(
+        c, as_of, engine, master=spark_master or "", memory_limit=memory_limit or ""
+    )
     started = time.perf_counter()
     with c.errors.status(f"computing {len(CATALOG)} features as of {at:%Y-%m-%d} on {engine} ..."):
-        table = chosen.features(lake, at)
+        table = chosen.features(ParquetLake(c.settings.lake_dir), at)
     seconds = time.perf_counter() - started
-    out.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, out, compression="zstd")
+    _write_table(table, out)
     by_dimension = {d.value: sum(f.dimension == d for f in CATALOG) for d in Dimension}
     summary = {
         "users": table.num_rows,
@@ -305,18 +303,11 @@ def labels(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Each person's outcome: 90+ days past due within the horizon after the as-of date."""
-    from pentascore.features.engine import make_engine
-
     c = _ctx(ctx)
-    try:
-        at = parse_as_of(as_of)
-        chosen = make_engine(engine)
-    except ConfigError as exc:
-        raise _fail(c.errors, str(exc)) from exc
+    at, chosen = _as_of_and_engine(c, as_of, engine)
     until = add_months(at, horizon_months)
     table = chosen.labels(ParquetLake(c.settings.lake_dir), at, until)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, out, compression="zstd")
+    _write_table(table, out)
     bad = sum(table.column("bad").to_pylist())
     summary = {
         "users": table.num_rows,
@@ -334,6 +325,23 @@ def labels(
         f"{table.num_rows:,} people, {bad:,} went 90+ days past due between {at:%Y-%m-%d} "
         f"and {until:%Y-%m-%d} ({rate}) -> {out}"
     )
+
+
+def _as_of_and_engine(
+    c: Context, as_of: str, engine: str, **options: str
+) -> tuple[datetime, FeatureEngine]:
+    """The parsed as-of date and the chosen feature engine, or a usage error (exit 2)."""
+    from pentascore.features.engine import make_engine
+
+    try:
+        return parse_as_of(as_of), make_engine(engine, **options)
+    except ConfigError as exc:
+        raise _fail(c.errors, str(exc)) from exc
+
+
+def _write_table(table: pa.Table, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, out, compression="zstd")
 
 
 def _day(ts: datetime | None) -> str:

@@ -76,11 +76,6 @@ def pseudonymize_many(
     return result.column("p").combine_chunks().cast(pa.string())
 
 
-def pseudonymize_table(key: bytes, table: pa.Table) -> pa.Table:
-    """``table`` with every personal-identifier column pseudonymized (see `Pseudonymizer`)."""
-    return Pseudonymizer(key).table(table)
-
-
 class Pseudonymizer:
     """Pseudonymizes the identifier columns of tables, remembering what it hashed.
 

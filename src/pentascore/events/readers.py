@@ -141,11 +141,6 @@ def read_chunks(
         yield from _jsonl_chunks(path, con, chunk_rows, progress)
 
 
-def _numbered(table: pa.Table, first_row: int) -> pa.Table:
-    rows = pa.array(np.arange(first_row, first_row + table.num_rows, dtype=np.int64))
-    return table.add_column(0, ROW, rows)
-
-
 def _parquet_chunks(path: Path, chunk_rows: int, progress: Progress | None) -> Iterator[RawChunk]:
     try:
         parquet = pq.ParquetFile(path)

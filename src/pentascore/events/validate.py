@@ -67,10 +67,6 @@ def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _list(values: tuple[str, ...] | frozenset[str]) -> str:
-    return "[" + ", ".join(_lit(v) for v in sorted(values)) + "]"
-
-
 @dataclass(frozen=True)
 class _Check:
     field: str
@@ -154,7 +150,7 @@ def _field_sql(spec: FieldSpec, column: str | None, arrow_type: pa.DataType | No
             )
         elif kind == "currency":
             bad(
-                f"NOT list_contains({_list(CURRENCIES)}, {v})",
+                f"NOT {_in(v, CURRENCIES)}",
                 _lit("must be an ISO 4217 currency code such as CNY or USD; got ")
                 + " || "
                 + _shown(spec, v),

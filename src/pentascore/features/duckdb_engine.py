@@ -9,11 +9,10 @@ import duckdb
 import pyarrow as pa
 
 from pentascore.features.catalog import CATALOG
+from pentascore.features.engine import SCORES_SCHEMA
 from pentascore.features.spec import FeatureSpec
 from pentascore.features.sql import DUCKDB, feature_sql, label_sql
 from pentascore.lake.store import ParquetLake
-
-SCORES_SCHEMA = pa.schema([pa.field("user_id", pa.string()), pa.field("score", pa.float64())])
 
 
 class DuckDBEngine:

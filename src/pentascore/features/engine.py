@@ -12,6 +12,9 @@ from pentascore.core.errors import ConfigError
 from pentascore.features.spec import FeatureSpec
 from pentascore.lake.store import ParquetLake
 
+# Last run's scores, which the connections features read (friends' mean score).
+SCORES_SCHEMA = pa.schema([pa.field("user_id", pa.string()), pa.field("score", pa.float64())])
+
 
 class FeatureEngine(Protocol):
     """Computes the catalogue's point-in-time features and the outcome labels from a lake.

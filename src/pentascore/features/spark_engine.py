@@ -23,7 +23,7 @@ import pyarrow as pa
 from pentascore.core.errors import ConfigError
 from pentascore.events.schema import LAKE_SCHEMA
 from pentascore.features.catalog import CATALOG
-from pentascore.features.duckdb_engine import SCORES_SCHEMA
+from pentascore.features.engine import SCORES_SCHEMA
 from pentascore.features.spec import FeatureSpec
 from pentascore.features.sql import SPARK, feature_sql, label_sql
 from pentascore.lake.store import ParquetLake

@@ -58,13 +58,12 @@ NEGATIVE_RECORD_DAYS = 1826  # negative records stop counting 5 years after they
 
 @dataclass(frozen=True)
 class Dialect:
-    """What differs between the engines' SQL: how to read a timestamp as microseconds, how to
-    write one, and the name of the string type."""
+    """What differs between the engines' SQL: how to read a timestamp as microseconds and how
+    to write one."""
 
     name: str
     micros_fn: str
     timestamp_literal: str  # format with the UTC time as "YYYY-MM-DD HH:MM:SS.ffffff"
-    string_type: str
 
     def micros(self, expr: str) -> str:
         return f"{self.micros_fn}({expr})"
@@ -74,8 +73,8 @@ class Dialect:
         return self.timestamp_literal.format(text)
 
 
-DUCKDB = Dialect("duckdb", "epoch_us", "TIMESTAMPTZ '{}+00:00'", "VARCHAR")
-SPARK = Dialect("spark", "unix_micros", "TIMESTAMP '{}'", "STRING")
+DUCKDB = Dialect("duckdb", "epoch_us", "TIMESTAMPTZ '{}+00:00'")
+SPARK = Dialect("spark", "unix_micros", "TIMESTAMP '{}'")
 
 _MACRO = re.compile(r"\$(age|within|code)\(([^()]*)\)")
 
