@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= .pentascore-demo
 DEMO_USERS ?= 20000
+# The simulator's as-of date: its ground truth is the 12 months after it.
+DEMO_AS_OF ?= 2025-10-01
 
 .PHONY: demo test lint typecheck install clean bench
 
@@ -28,17 +30,23 @@ test: lint typecheck
 	$(BIN)/pytest -q
 
 demo: $(STAMP)
-	@echo "== 1/3 simulate $(DEMO_USERS) users x 24 months into $(DEMO_DIR)/sim"
+	@echo "== 1/5 simulate $(DEMO_USERS) users x 24 months into $(DEMO_DIR)/sim"
 	rm -rf $(DEMO_DIR)
 	$(BIN)/pentascore simulate --users $(DEMO_USERS) --months 24 --seed 7 --out $(DEMO_DIR)/sim
-	@echo "== 2/3 ingest the simulated events into the lake at $(DEMO_DIR)/home"
+	@echo "== 2/5 ingest the simulated events into the lake at $(DEMO_DIR)/home"
 	$(BIN)/pentascore --home $(DEMO_DIR)/home ingest $(DEMO_DIR)/sim/events
-	@echo "== 3/3 what the lake now holds"
+	@echo "== 3/5 what the lake now holds"
 	$(BIN)/pentascore --home $(DEMO_DIR)/home lake stats
+	@echo "== 4/5 train a scorecard on the features and outcomes as of $(DEMO_AS_OF), make it the champion"
+	$(BIN)/pentascore --home $(DEMO_DIR)/home train --as-of $(DEMO_AS_OF) --repeats 1 --promote
+	@echo "== 5/5 score everyone as of $(DEMO_AS_OF)"
+	$(BIN)/pentascore --home $(DEMO_DIR)/home score --as-of $(DEMO_AS_OF)
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,spark,peers]'
 	$(BIN)/python -m bench.simulate
 	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.models
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache

@@ -7,17 +7,13 @@ rejected (or a strict batch was refused), 2 usage errors (bad arguments, missing
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -30,8 +26,17 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from pentascore.cli import model_commands
+from pentascore.cli.common import (
+    Context,
+    as_of_and_engine,
+    ctx_of,
+    emit_json,
+    fail,
+    write_table,
+)
 from pentascore.core.clock import SystemClock
-from pentascore.core.dates import add_months, parse_as_of
+from pentascore.core.dates import add_months
 from pentascore.core.errors import ConfigError, IngestError, LakeError, StrictIngestError
 from pentascore.core.settings import Settings
 from pentascore.core.types import Dimension
@@ -39,7 +44,7 @@ from pentascore.lake import ParquetLake, ingest_files
 from pentascore.lake.ingest import input_bytes
 
 if TYPE_CHECKING:
-    from pentascore.features.engine import FeatureEngine
+    pass
 
 app = typer.Typer(
     name="pentascore",
@@ -50,30 +55,7 @@ app = typer.Typer(
 )
 lake_app = typer.Typer(help="Look into the event lake.", no_args_is_help=True)
 app.add_typer(lake_app, name="lake")
-
-USAGE_ERROR = 2
-
-
-@dataclass(frozen=True)
-class Context:
-    settings: Settings
-    console: Console
-    errors: Console
-
-
-def _ctx(ctx: typer.Context) -> Context:
-    obj = ctx.obj
-    assert isinstance(obj, Context)
-    return obj
-
-
-def _emit_json(data: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(data, default=str) + "\n")
-
-
-def _fail(errors: Console, message: str, code: int = USAGE_ERROR) -> typer.Exit:
-    errors.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(code)
+model_commands.register(app)
 
 
 @app.callback()
@@ -97,7 +79,7 @@ def main_callback(
     try:
         settings = Settings() if home is None else Settings(home=home)
     except (ValueError, ConfigError) as exc:
-        raise _fail(errors, f"settings: {exc}") from exc
+        raise fail(errors, f"settings: {exc}") from exc
     ctx.obj = Context(settings=settings, console=Console(), errors=errors)
 
 
@@ -119,13 +101,13 @@ def simulate(
     from pentascore.sim import SimulationConfig, write_population
     from pentascore.sim import simulate as run_simulation
 
-    c = _ctx(ctx)
+    c = ctx_of(ctx)
     if fmt not in ("parquet", "csv", "jsonl"):
-        raise _fail(c.errors, f"--format must be parquet, csv or jsonl; got {fmt!r}.")
+        raise fail(c.errors, f"--format must be parquet, csv or jsonl; got {fmt!r}.")
     try:
         config = SimulationConfig(users=users, months=months, seed=seed)
     except (ValueError, ConfigError) as exc:
-        raise _fail(c.errors, str(exc)) from exc
+        raise fail(c.errors, str(exc)) from exc
     with c.errors.status(f"simulating {users:,} users x {months} months ..."):
         population = run_simulation(config)
     total = population.events.num_rows
@@ -137,7 +119,7 @@ def simulate(
             progress=lambda n: bar.advance(task, n),
         )
     if as_json:
-        _emit_json(meta)
+        emit_json(meta)
         return
     c.console.print(
         f"Simulated [bold]{users:,}[/bold] users: [bold]{meta['events']:,}[/bold] events in "
@@ -172,9 +154,9 @@ def ingest(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Ingest events into the lake as one atomic, idempotent batch."""
-    c = _ctx(ctx)
+    c = ctx_of(ctx)
     if fmt is not None and fmt not in ("csv", "jsonl", "parquet"):
-        raise _fail(c.errors, f"--format must be csv, jsonl or parquet; got {fmt!r}.")
+        raise fail(c.errors, f"--format must be csv, jsonl or parquet; got {fmt!r}.")
     forced = None if fmt is None else _format(fmt)
     settings = c.settings
     try:
@@ -194,7 +176,7 @@ def ingest(
             )
     except StrictIngestError as exc:
         if as_json:
-            _emit_json(
+            emit_json(
                 {
                     "accepted": 0,
                     "duplicates": 0,
@@ -203,11 +185,11 @@ def ingest(
                     "error": str(exc),
                 }
             )
-        raise _fail(c.errors, str(exc), code=1) from exc
+        raise fail(c.errors, str(exc), code=1) from exc
     except (IngestError, ConfigError, LakeError) as exc:
-        raise _fail(c.errors, str(exc)) from exc
+        raise fail(c.errors, str(exc)) from exc
     if as_json:
-        _emit_json(report.to_dict())
+        emit_json(report.to_dict())
     else:
         c.console.print(
             f"Batch {report.batch_id}: [green]{report.accepted:,} accepted[/green], "
@@ -229,10 +211,10 @@ def lake_stats(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """How many events of each type the lake holds, for how many users, over what time."""
-    c = _ctx(ctx)
+    c = ctx_of(ctx)
     stats = ParquetLake(c.settings.lake_dir).stats()
     if as_json:
-        _emit_json(stats.to_dict())
+        emit_json(stats.to_dict())
         return
     table = Table(title=f"Lake at {c.settings.lake_dir}")
     table.add_column("event type")
@@ -265,15 +247,15 @@ def features(
     """Point-in-time features of every person, as of a date, from the lake."""
     from pentascore.features.catalog import CATALOG
 
-    c = _ctx(ctx)
-    at, chosen = _as_of_and_engine(
+    c = ctx_of(ctx)
+    at, chosen = as_of_and_engine(
         c, as_of, engine, master=spark_master or "", memory_limit=memory_limit or ""
     )
     started = time.perf_counter()
     with c.errors.status(f"computing {len(CATALOG)} features as of {at:%Y-%m-%d} on {engine} ..."):
         table = chosen.features(ParquetLake(c.settings.lake_dir), at)
     seconds = time.perf_counter() - started
-    _write_table(table, out)
+    write_table(table, out)
     by_dimension = {d.value: sum(f.dimension == d for f in CATALOG) for d in Dimension}
     summary = {
         "users": table.num_rows,
@@ -285,7 +267,7 @@ def features(
         "out": str(out),
     }
     if as_json:
-        _emit_json(summary)
+        emit_json(summary)
         return
     c.console.print(
         f"{len(CATALOG)} features for [bold]{table.num_rows:,}[/bold] people as of "
@@ -303,11 +285,11 @@ def labels(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Each person's outcome: 90+ days past due within the horizon after the as-of date."""
-    c = _ctx(ctx)
-    at, chosen = _as_of_and_engine(c, as_of, engine)
+    c = ctx_of(ctx)
+    at, chosen = as_of_and_engine(c, as_of, engine)
     until = add_months(at, horizon_months)
     table = chosen.labels(ParquetLake(c.settings.lake_dir), at, until)
-    _write_table(table, out)
+    write_table(table, out)
     bad = sum(table.column("bad").to_pylist())
     summary = {
         "users": table.num_rows,
@@ -318,30 +300,13 @@ def labels(
         "out": str(out),
     }
     if as_json:
-        _emit_json(summary)
+        emit_json(summary)
         return
     rate = f"{bad / table.num_rows:.1%}" if table.num_rows else "-"
     c.console.print(
         f"{table.num_rows:,} people, {bad:,} went 90+ days past due between {at:%Y-%m-%d} "
         f"and {until:%Y-%m-%d} ({rate}) -> {out}"
     )
-
-
-def _as_of_and_engine(
-    c: Context, as_of: str, engine: str, **options: str
-) -> tuple[datetime, FeatureEngine]:
-    """The parsed as-of date and the chosen feature engine, or a usage error (exit 2)."""
-    from pentascore.features.engine import make_engine
-
-    try:
-        return parse_as_of(as_of), make_engine(engine, **options)
-    except ConfigError as exc:
-        raise _fail(c.errors, str(exc)) from exc
-
-
-def _write_table(table: pa.Table, out: Path) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, out, compression="zstd")
 
 
 def _day(ts: datetime | None) -> str:

@@ -7,7 +7,8 @@
      │                        ("<param> must be <rule>; got <value>.")
      ├── IngestError          an input that cannot be read at all (missing file, unknown format)
      │    └── StrictIngestError   --strict: the first bad row stops the whole batch
-     └── LakeError            the lake is unusable (corrupt commit, locked by another writer)
+     ├── LakeError            the lake is unusable (corrupt commit, locked by another writer)
+     └── ModelError           a model that cannot be trained, loaded or applied
 
 Bad *rows* are not exceptions: they are returned as rejects naming the row and the field.
 """
@@ -41,3 +42,7 @@ class StrictIngestError(IngestError):
 
 class LakeError(PentascoreError):
     """The lake cannot be read or written."""
+
+
+class ModelError(PentascoreError):
+    """A model cannot be trained, loaded, found or applied."""

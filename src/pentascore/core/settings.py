@@ -39,6 +39,14 @@ class Settings(BaseSettings):
     def rejects_dir(self) -> Path:
         return self.home / "rejects"
 
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def scores_dir(self) -> Path:
+        return self.home / "scores"
+
     def resolve_pseudonym_key(self) -> bytes:
         """The pseudonymization key: from settings, else the home's key file, else a new one."""
         if self.pseudonym_key is not None:

@@ -1,0 +1,334 @@
+"""`pentascore train`, `pentascore models ...` and `pentascore score`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich import box
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from pentascore.cli.common import Context, as_of_and_engine, ctx_of, emit_json, fail
+from pentascore.core.clock import SystemClock
+from pentascore.core.dates import add_months
+from pentascore.core.errors import ConfigError, ModelError
+from pentascore.core.types import Dimension
+from pentascore.lake import ParquetLake
+
+# Column headings narrow enough for an 80-column terminal.
+_SHORT = {
+    Dimension.CREDIT_HISTORY: "credit",
+    Dimension.BEHAVIOR_PREFERENCE: "behavior",
+    Dimension.FULFILLMENT_CAPACITY: "capacity",
+    Dimension.IDENTITY_TRAITS: "identity",
+    Dimension.CONNECTIONS: "connect.",
+}
+
+models_app = typer.Typer(help="The model registry: list, show, promote.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(train)
+    app.command()(score)
+    app.add_typer(models_app, name="models")
+
+
+def _progress(c: Context, quiet: bool) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=c.errors,
+        disable=quiet,
+    )
+
+
+def train(
+    ctx: typer.Context,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Train on the lake's features as of this date.")
+    ] = None,
+    horizon_months: Annotated[int, typer.Option(min=1, help="Outcome window after --as-of.")] = 12,
+    dataset: Annotated[
+        str | None, typer.Option(help="A shipped mapping: german, taiwan, hmeq, lending_club ...")
+    ] = None,
+    table: Annotated[Path | None, typer.Option(help="Train on this CSV table instead.")] = None,
+    target: Annotated[str | None, typer.Option(help="Outcome column of --table.")] = None,
+    bad: Annotated[str | None, typer.Option(help="Value of --target that means default.")] = None,
+    dimensions: Annotated[
+        Path | None, typer.Option(help="Mapping YAML: columns to dimensions (with --table).")
+    ] = None,
+    kind: Annotated[str, typer.Option(help="scorecard or gbdt.")] = "scorecard",
+    allocation: Annotated[
+        str, typer.Option(help="Scorecard points by dimension: published or learned.")
+    ] = "published",
+    cv: Annotated[int, typer.Option(help="Cross-validation folds.")] = 5,
+    repeats: Annotated[int, typer.Option(help="Cross-validation repeats.")] = 2,
+    seed: Annotated[int, typer.Option(help="Seed of the folds and the fits.")] = 2026,
+    engine: Annotated[str, typer.Option(help="Feature engine for --as-of.")] = "duckdb",
+    promote: Annotated[
+        bool, typer.Option(help="Make the new model the champion right away.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Train a model (scorecard or GBDT), cross-validate it, and register it as a candidate."""
+    from pentascore.model.dataset import Dataset, shipped_mapping_path, table_dataset
+    from pentascore.model.registry import ModelRegistry
+    from pentascore.model.scorecard import Allocation
+    from pentascore.model.train import ModelKind
+    from pentascore.model.train import train as train_model
+
+    c = ctx_of(ctx)
+    sources = sum(x is not None for x in (as_of, dataset, table))
+    if sources != 1:
+        raise fail(c.errors, "give exactly one of --as-of (the lake), --dataset or --table.")
+    try:
+        chosen_kind = ModelKind(kind)
+        chosen_allocation = Allocation(allocation)
+    except ValueError as exc:
+        raise fail(
+            c.errors, f"{exc}; kind is scorecard|gbdt, allocation published|learned."
+        ) from exc
+    trained_on: dict[str, Any] = {}
+    data: Dataset
+    try:
+        if as_of is not None:
+            data, trained_on = _lake_data(c, as_of, horizon_months, engine)
+        elif dataset is not None:
+            data, _ = table_dataset(shipped_mapping_path(dataset))
+            trained_on = {"dataset": dataset}
+        else:
+            if dimensions is None:
+                raise fail(c.errors, "--table needs --dimensions MAP.yaml.")
+            data, _ = table_dataset(dimensions, table=table, target=target, bad=bad)
+            trained_on = {"mapping": str(dimensions)}
+        with _progress(c, as_json) as progress:
+            trained = train_model(
+                data,
+                kind=chosen_kind,
+                allocation=chosen_allocation,
+                cv=cv,
+                repeats=repeats,
+                seed=seed,
+                progress=progress,
+            )
+        registry = ModelRegistry(c.settings.models_dir)
+        now = SystemClock().now()
+        doc = registry.register(trained, now, trained_on)
+        if promote:
+            registry.promote(doc.version, now)
+    except (ConfigError, ModelError) as exc:
+        raise fail(c.errors, str(exc)) from exc
+    headline = doc.metrics[doc.headline]
+    summary = {
+        "model": doc.version,
+        "kind": doc.kind,
+        "status": "champion" if promote else "candidate",
+        **{k: headline[k] for k in ("auc", "auc_sd", "gini", "ks", "brier")},
+        "bands_monotone": headline["bands_monotone"],
+        "dimension_shares": {d.value: round(v, 6) for d, v in doc.learned_shares.items()},
+        "variants": {k: v["auc"] for k, v in doc.metrics.items()},
+        "rows": doc.trained_on["rows"],
+        "bad_rate": doc.trained_on["bad_rate"],
+        "card": str(c.settings.models_dir / doc.version / "card.md"),
+    }
+    if as_json:
+        emit_json(summary)
+        return
+    c.console.print(
+        f"[bold]{doc.version}[/bold] ({doc.kind}) on {summary['rows']:,} rows: "
+        f"AUC {summary['auc']:.4f} ± {summary['auc_sd']:.4f}, Gini {summary['gini']:.4f}, "
+        f"KS {summary['ks']:.4f}, Brier {summary['brier']:.4f}"
+    )
+    for variant, auc in summary["variants"].items():
+        c.console.print(f"  {variant}: AUC {auc:.4f}")
+    shares = ", ".join(f"{d} {v:.0%}" for d, v in summary["dimension_shares"].items())
+    c.console.print(f"  learned dimension shares: {shares}")
+    if not summary["bands_monotone"]:
+        c.console.print("  [yellow]the bad rate does not fall monotonically by band[/yellow]")
+    c.console.print(f"  {summary['status']}; card: {summary['card']}")
+
+
+def _lake_data(
+    c: Context, as_of: str, horizon_months: int, engine: str
+) -> tuple[Any, dict[str, Any]]:
+    from pentascore.features.engine import SCORES_SCHEMA
+    from pentascore.model.dataset import lake_dataset
+    from pentascore.scores.history import ScoreHistory
+
+    at, chosen = as_of_and_engine(c, as_of, engine)
+    lake = ParquetLake(c.settings.lake_dir)
+    previous = ScoreHistory(c.settings.scores_dir).latest_before(at.date())
+    with c.errors.status(f"features and labels as of {at:%Y-%m-%d} ..."):
+        features = chosen.features(
+            lake,
+            at,
+            previous_scores=None
+            if previous is None
+            else previous.select(["user_id", "score"]).cast(SCORES_SCHEMA),
+        )
+        labels = chosen.labels(lake, at, add_months(at, horizon_months))
+    if features.num_rows == 0:
+        raise ModelError(f"the lake has no events before {at:%Y-%m-%d}: nothing to train on.")
+    data = lake_dataset(features, labels, source=f"lake as of {at:%Y-%m-%d}")
+    return data, {"as_of": at.date().isoformat(), "horizon_months": horizon_months}
+
+
+def score(
+    ctx: typer.Context,
+    as_of: Annotated[str, typer.Option("--as-of", help="Date the scores are as of.")],
+    model: Annotated[
+        str | None, typer.Option("--model", help="Model version; default the champion.")
+    ] = None,
+    engine: Annotated[str, typer.Option(help="Feature engine: duckdb or spark.")] = "duckdb",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Score everyone in the lake as of a date and add the run to the score history."""
+    from pentascore.features.engine import SCORES_SCHEMA
+    from pentascore.model.registry import ModelRegistry
+    from pentascore.model.scale import BAND_NAMES
+    from pentascore.scores.batch import score_table
+    from pentascore.scores.history import ScoreHistory
+
+    c = ctx_of(ctx)
+    at, chosen = as_of_and_engine(c, as_of, engine)
+    history = ScoreHistory(c.settings.scores_dir)
+    try:
+        loaded, doc = ModelRegistry(c.settings.models_dir).load(model)
+        previous = history.latest_before(at.date())
+        with c.errors.status(f"features as of {at:%Y-%m-%d} ..."):
+            features = chosen.features(
+                ParquetLake(c.settings.lake_dir),
+                at,
+                previous_scores=None
+                if previous is None
+                else previous.select(["user_id", "score"]).cast(SCORES_SCHEMA),
+            )
+        if features.num_rows == 0:
+            raise ModelError(f"the lake has no events before {at:%Y-%m-%d}: no one to score.")
+        with c.errors.status(f"scoring {features.num_rows:,} people with {doc.version} ..."):
+            scores = score_table(loaded, doc.version, features, at.date())
+            path = history.write(scores)
+    except (ConfigError, ModelError) as exc:
+        raise fail(c.errors, str(exc)) from exc
+    values = scores.column("score").to_numpy()
+    bands = scores.column("band").to_pylist()
+    by_band = {b: bands.count(b) for b in BAND_NAMES}
+    summary = {
+        "as_of": at.date().isoformat(),
+        "model": doc.version,
+        "users": scores.num_rows,
+        "mean_score": round(float(values.mean()), 2),
+        "min_score": int(values.min()),
+        "max_score": int(values.max()),
+        "bands": by_band,
+        "file": str(path),
+    }
+    if as_json:
+        emit_json(summary)
+        return
+    c.console.print(
+        f"scored [bold]{summary['users']:,}[/bold] people as of {summary['as_of']} with "
+        f"{doc.version}: mean {summary['mean_score']}, range {summary['min_score']}-"
+        f"{summary['max_score']} -> {path}"
+    )
+    bands_table = Table("band", "people", "share")
+    for name, count in by_band.items():
+        bands_table.add_row(name, f"{count:,}", f"{count / summary['users']:.1%}")
+    c.console.print(bands_table)
+    sample = Table(
+        title=f"a few people: score = {loaded.base} + the five dimensions' points",
+        box=box.SIMPLE_HEAD,
+    )
+    for heading in ("user", "score", "band", *_SHORT.values()):
+        sample.add_column(heading, no_wrap=True)
+    for row in scores.slice(0, 5).to_pylist():
+        sample.add_row(
+            row["user_id"][:6],
+            str(row["score"]),
+            row["band"],
+            *(str(row[d]) for d in Dimension),
+        )
+    c.console.print(sample)
+
+
+@models_app.command("list")
+def models_list(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Every registered model, oldest first, with its status and cross-validated AUC."""
+    from pentascore.model.registry import ModelRegistry
+
+    c = ctx_of(ctx)
+    try:
+        entries = ModelRegistry(c.settings.models_dir).entries()
+    except ModelError as exc:
+        raise fail(c.errors, str(exc)) from exc
+    if as_json:
+        emit_json(
+            {
+                "models": [
+                    {
+                        "model": e.version,
+                        "kind": e.kind,
+                        "status": e.status,
+                        "auc": e.auc,
+                        "created_at": e.created_at.isoformat(),
+                        "source": e.source,
+                    }
+                    for e in entries
+                ]
+            }
+        )
+        return
+    table = Table("model", "kind", "status", "AUC", "created", "trained on")
+    for e in entries:
+        table.add_row(
+            e.version,
+            e.kind,
+            e.status,
+            f"{e.auc:.4f}" if e.auc is not None else "-",
+            f"{e.created_at:%Y-%m-%d %H:%M}",
+            e.source,
+        )
+    c.console.print(table)
+
+
+@models_app.command("show")
+def models_show(
+    ctx: typer.Context,
+    version: Annotated[str, typer.Argument(help="Model version.")],
+) -> None:
+    """Print a model's card (markdown)."""
+    from pentascore.model.registry import ModelRegistry
+
+    c = ctx_of(ctx)
+    try:
+        card = ModelRegistry(c.settings.models_dir).card(version)
+    except ModelError as exc:
+        raise fail(c.errors, str(exc)) from exc
+    typer.echo(card)
+
+
+@models_app.command("promote")
+def models_promote(
+    ctx: typer.Context,
+    version: Annotated[str, typer.Argument(help="Model version to make the champion.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Make a candidate the champion that batch scoring uses."""
+    from pentascore.model.registry import ModelRegistry
+
+    c = ctx_of(ctx)
+    try:
+        previous = ModelRegistry(c.settings.models_dir).promote(version, SystemClock().now())
+    except ModelError as exc:
+        raise fail(c.errors, str(exc)) from exc
+    if as_json:
+        emit_json({"champion": version, "replaced": previous})
+        return
+    c.console.print(f"{version} is the champion" + (f" (was {previous})." if previous else "."))

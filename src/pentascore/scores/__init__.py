@@ -1,0 +1,1 @@
+"""Scores: applying a model to everyone's features as of a date, and the score history."""

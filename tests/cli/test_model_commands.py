@@ -1,0 +1,128 @@
+"""train -> models promote -> score, end to end through the CLI, on a simulated lake and on a
+shipped real data set."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from pentascore.cli.main import app
+from pentascore.core.clock import FixedClock
+from pentascore.core.types import Dimension
+from pentascore.lake import ParquetLake
+from pentascore.scores.batch import SCORE_SCHEMA
+from pentascore.sim import SimulationConfig, populate_lake, simulate
+from tests.conftest import KEY
+from tests.model.conftest import needs_data
+
+
+@pytest.fixture
+def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("PENTASCORE_PSEUDONYM_KEY", KEY.decode())
+    return CliRunner()
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    root = tmp_path_factory.mktemp("home")
+    population = simulate(SimulationConfig(users=1500, months=12, seed=5))
+    clock = FixedClock(datetime(2026, 11, 1, tzinfo=UTC))
+    populate_lake(
+        population, ParquetLake(root / "lake"), key=KEY, work_dir=root / "sim", clock=clock
+    )
+    return root, population.config.as_of.date().isoformat()
+
+
+def _json(output: str) -> dict[str, object]:
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def test_train_promote_score_on_the_lake(runner: CliRunner, home: tuple[Path, str]) -> None:
+    root, as_of = home
+    h = ["--home", str(root)]
+    refused = runner.invoke(app, [*h, "score", "--as-of", as_of, "--json"])
+    assert refused.exit_code == 2 and "no champion" in refused.stderr
+
+    trained = runner.invoke(
+        app, [*h, "train", "--as-of", as_of, "--cv", "3", "--repeats", "1", "--json"]
+    )
+    assert trained.exit_code == 0, trained.output
+    summary = _json(trained.stdout)
+    assert {"auc", "gini", "ks", "brier", "model", "dimension_shares"} <= set(summary)
+    assert summary["status"] == "candidate"
+    # The simulated behaviours carry real signal about the outcome.
+    assert float(summary["auc"]) > 0.8  # type: ignore[arg-type]
+    shares = summary["dimension_shares"]
+    assert isinstance(shares, dict) and set(shares) == {d.value for d in Dimension}
+    assert abs(sum(shares.values()) - 1) < 1e-6
+    version = str(summary["model"])
+
+    listed = _json(runner.invoke(app, [*h, "models", "list", "--json"]).stdout)
+    assert [(m["model"], m["status"]) for m in listed["models"]] == [(version, "candidate")]  # type: ignore[index]
+    promoted = runner.invoke(app, [*h, "models", "promote", version, "--json"])
+    assert _json(promoted.stdout) == {"champion": version, "replaced": None}
+    card = runner.invoke(app, [*h, "models", "show", version])
+    assert card.exit_code == 0 and f"# Model card: {version}" in card.stdout
+
+    first = runner.invoke(app, [*h, "score", "--as-of", as_of, "--json"])
+    assert first.exit_code == 0, first.output
+    run = _json(first.stdout)
+    table = pq.read_table(str(run["file"]))
+    assert table.schema == SCORE_SCHEMA
+    assert table.num_rows == run["users"] and table.num_rows > 1000
+    assert set(table.column("model").to_pylist()) == {version}
+    scores = table.column("score").to_numpy()
+    parts = table.column("base").to_numpy() + sum(
+        table.column(d.value).to_numpy() for d in Dimension
+    )
+    assert np.array_equal(scores, parts)
+    assert scores.min() >= 350 and scores.max() <= 950
+
+    # The same inputs give the same scores, published again in place.
+    again = runner.invoke(app, [*h, "score", "--as-of", as_of, "--json"])
+    assert _json(again.stdout)["file"] == run["file"]
+    assert pq.read_table(str(run["file"])).equals(table)
+
+
+def test_train_on_a_shipped_data_set_as_gbdt(runner: CliRunner, tmp_path: Path) -> None:
+    needs_data("german_credit/germancredit.csv.gz")
+    result = runner.invoke(
+        app,
+        [
+            "--home",
+            str(tmp_path),
+            "train",
+            "--dataset",
+            "german",
+            "--kind",
+            "gbdt",
+            "--cv",
+            "2",
+            "--repeats",
+            "1",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    summary = _json(result.stdout)
+    assert str(summary["model"]).startswith("gb-") and summary["kind"] == "gbdt"
+    assert 0.7 < float(summary["auc"]) < 0.85  # type: ignore[arg-type]
+    assert summary["gini"] == pytest.approx(2 * float(summary["auc"]) - 1, abs=1e-5)  # type: ignore[arg-type]
+
+
+def test_usage_errors_exit_2(runner: CliRunner, tmp_path: Path) -> None:
+    h = ["--home", str(tmp_path)]
+    both = runner.invoke(app, [*h, "train", "--dataset", "german", "--as-of", "2025-10-01"])
+    assert both.exit_code == 2 and "exactly one of" in both.stderr
+    unknown = runner.invoke(app, [*h, "train", "--dataset", "nowhere"])
+    assert unknown.exit_code == 2 and "dataset must be one of" in unknown.stderr
+    kind = runner.invoke(app, [*h, "train", "--dataset", "german", "--kind", "forest"])
+    assert kind.exit_code == 2 and "scorecard|gbdt" in kind.stderr
+    missing = runner.invoke(app, [*h, "models", "promote", "sc-000000000000"])
+    assert missing.exit_code == 2 and "no model" in missing.stderr
