@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from pentascore.cli.main import app
 from pentascore.core.clock import FixedClock
+from pentascore.core.dates import add_months, parse_as_of
 from pentascore.core.types import Dimension
 from pentascore.lake import ParquetLake
 from pentascore.scores.batch import SCORE_SCHEMA
@@ -49,8 +50,23 @@ def test_train_promote_score_on_the_lake(runner: CliRunner, home: tuple[Path, st
     refused = runner.invoke(app, [*h, "score", "--as-of", as_of, "--json"])
     assert refused.exit_code == 2 and "no champion" in refused.stderr
 
+    # Train on the people as of three months earlier, validate out of time on the as-of date.
+    earlier = add_months(parse_as_of(as_of), -3).date().isoformat()
     trained = runner.invoke(
-        app, [*h, "train", "--as-of", as_of, "--cv", "3", "--repeats", "1", "--json"]
+        app,
+        [
+            *h,
+            "train",
+            "--as-of",
+            earlier,
+            "--out-of-time",
+            as_of,
+            "--cv",
+            "3",
+            "--repeats",
+            "1",
+            "--json",
+        ],
     )
     assert trained.exit_code == 0, trained.output
     summary = _json(trained.stdout)
@@ -58,6 +74,9 @@ def test_train_promote_score_on_the_lake(runner: CliRunner, home: tuple[Path, st
     assert summary["status"] == "candidate"
     # The simulated behaviours carry real signal about the outcome.
     assert float(summary["auc"]) > 0.8  # type: ignore[arg-type]
+    variants = summary["variants"]
+    assert isinstance(variants, dict)
+    assert variants[f"out of time ({as_of})"] > 0.8
     shares = summary["dimension_shares"]
     assert isinstance(shares, dict) and set(shares) == {d.value for d in Dimension}
     assert abs(sum(shares.values()) - 1) < 1e-6
@@ -83,6 +102,9 @@ def test_train_promote_score_on_the_lake(runner: CliRunner, home: tuple[Path, st
     )
     assert np.array_equal(scores, parts)
     assert scores.min() >= 350 and scores.max() <= 950
+    for d in Dimension:
+        on_radar = table.column(f"{d.value}_radar").to_numpy()
+        assert on_radar.min() >= 0 and on_radar.max() <= 100
 
     # The same inputs give the same scores, published again in place.
     again = runner.invoke(app, [*h, "score", "--as-of", as_of, "--json"])

@@ -25,6 +25,7 @@ def _run(as_of: date, version: str, scores: list[int]) -> pa.Table:
             "band": ["good"] * n,
             "base": pa.array([350] * n, pa.int32()),
             **{d.value: pa.array([0] * n, pa.int32()) for d in Dimension},
+            **{f"{d.value}_radar": pa.array([0] * n, pa.int8()) for d in Dimension},
         },
         schema=SCORE_SCHEMA,
     )

@@ -69,6 +69,13 @@ def train(
     repeats: Annotated[int, typer.Option(help="Cross-validation repeats.")] = 2,
     seed: Annotated[int, typer.Option(help="Seed of the folds and the fits.")] = 2026,
     engine: Annotated[str, typer.Option(help="Feature engine for --as-of.")] = "duckdb",
+    out_of_time: Annotated[
+        str | None,
+        typer.Option(
+            "--out-of-time",
+            help="With --as-of: also validate on the people and outcomes as of this later date.",
+        ),
+    ] = None,
     promote: Annotated[
         bool, typer.Option(help="Make the new model the champion right away.")
     ] = False,
@@ -78,7 +85,7 @@ def train(
     from pentascore.model.dataset import Dataset, shipped_mapping_path, table_dataset
     from pentascore.model.registry import ModelRegistry
     from pentascore.model.scorecard import Allocation
-    from pentascore.model.train import ModelKind
+    from pentascore.model.train import ModelKind, validate_out_of_time
     from pentascore.model.train import train as train_model
 
     c = ctx_of(ctx)
@@ -92,6 +99,8 @@ def train(
         raise fail(
             c.errors, f"{exc}; kind is scorecard|gbdt, allocation published|learned."
         ) from exc
+    if out_of_time is not None and as_of is None:
+        raise fail(c.errors, "--out-of-time needs --as-of: tables have no dates.")
     trained_on: dict[str, Any] = {}
     data: Dataset
     try:
@@ -115,6 +124,12 @@ def train(
                 seed=seed,
                 progress=progress,
             )
+        if out_of_time is not None and as_of is not None:
+            later, later_on = _lake_data(c, out_of_time, horizon_months, engine)
+            if later_on["as_of"] <= trained_on["as_of"]:
+                raise fail(c.errors, "--out-of-time must be later than --as-of.")
+            trained = validate_out_of_time(trained, later, f"out of time ({later_on['as_of']})")
+            trained_on["out_of_time"] = later_on["as_of"]
         registry = ModelRegistry(c.settings.models_dir)
         now = SystemClock().now()
         doc = registry.register(trained, now, trained_on)

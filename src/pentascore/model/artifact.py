@@ -25,7 +25,7 @@ from pentascore.model.dataset import Column, Kind
 from pentascore.model.gbdt import Gbdt
 from pentascore.model.scale import Calibration
 from pentascore.model.scorecard import Allocation, Scorecard
-from pentascore.model.train import Model, Trained
+from pentascore.model.train import Model, Trained, radar_range
 
 SCHEMA_VERSION = 1
 MODEL_FILE = "model.json"
@@ -91,13 +91,6 @@ class ModelDoc(BaseModel):
     scorecard: ScorecardDoc | None = None
     gbdt: GbdtDoc | None = None
     content_hash: str
-
-
-def radar_range(model: Model) -> dict[Dimension, tuple[float, float]]:
-    """The points of each dimension that are 0 and 100 on the radar."""
-    if isinstance(model, Scorecard):
-        return {d: (0.0, float(top)) for d, top in model.dimension_max().items() if top > 0}
-    return dict(model.radar)
 
 
 def _columns(model: Model) -> tuple[Column, ...]:

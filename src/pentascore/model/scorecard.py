@@ -152,21 +152,26 @@ def fit_scorecard(
 
 
 def _regression(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, float, float]:
-    from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+    """L2 logistic regression whose strength is chosen by inner cross-validation with the
+    one-standard-error rule: the strongest regularisation whose AUC is within one standard
+    error of the best. Credit data are small and noisy; the simpler model generalises."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedKFold
 
-    folds = StratifiedKFold(INNER_FOLDS, shuffle=True, random_state=seed)
-    search = LogisticRegressionCV(
-        Cs=list(C_GRID),
-        l1_ratios=(0.0,),
-        cv=folds,
-        scoring="roc_auc",
-        max_iter=2000,
-        use_legacy_attributes=False,
-    ).fit(x, y)
-    c = float(np.atleast_1d(search.C_)[0])
-    fit = LogisticRegression(C=c, max_iter=2000).fit(x, y)
-    return fit.coef_[0], float(fit.intercept_[0]), c
+    folds = list(StratifiedKFold(INNER_FOLDS, shuffle=True, random_state=seed).split(x, y))
+    grid = sorted(C_GRID)
+    scores = np.empty((len(grid), len(folds)))
+    for i, c in enumerate(grid):
+        for j, (train, test) in enumerate(folds):
+            fit = LogisticRegression(C=c, max_iter=2000).fit(x[train], y[train])
+            scores[i, j] = roc_auc_score(y[test], fit.decision_function(x[test]))
+    mean = scores.mean(axis=1)
+    best = int(np.argmax(mean))
+    standard_error = scores[best].std(ddof=1) / np.sqrt(len(folds))
+    c = grid[int(np.flatnonzero(mean >= mean[best] - standard_error)[0])]
+    final = LogisticRegression(C=c, max_iter=2000).fit(x, y)
+    return final.coef_[0], float(final.intercept_[0]), c
 
 
 def allocate(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -14,9 +14,27 @@ from pentascore.core.types import DEFAULT_WEIGHTS, Dimension
 from pentascore.model.dataset import Dataset
 from pentascore.model.gbdt import Gbdt, fit_gbdt
 from pentascore.model.scorecard import Allocation, Scorecard, allocate, fit_scorecard
-from pentascore.model.validate import Family, Variant, cross_validate
+from pentascore.model.validate import Family, Variant, cross_validate, holdout
 
 Model = Scorecard | Gbdt
+
+
+def radar_range(model: Model) -> dict[Dimension, tuple[float, float]]:
+    """The points of each dimension that are 0 and 100 on the radar."""
+    if isinstance(model, Scorecard):
+        return {d: (0.0, float(top)) for d, top in model.dimension_max().items() if top > 0}
+    return dict(model.radar)
+
+
+def radar(model: Model, points: dict[Dimension, np.ndarray]) -> dict[Dimension, np.ndarray]:
+    """Each dimension's points on 0-100 for the radar chart (whole numbers)."""
+    ranges = radar_range(model)
+    out = {}
+    for d, values in points.items():
+        low, high = ranges.get(d, (0.0, 0.0))
+        share = (values - low) / (high - low) if high > low else np.zeros(len(values))
+        out[d] = np.rint(np.clip(share, 0.0, 1.0) * 100).astype(np.int64)
+    return out
 
 
 class ModelKind(StrEnum):
@@ -106,3 +124,11 @@ def train(
             "bads": int(np.sum(data.bad)),
         },
     )
+
+
+def validate_out_of_time(trained: Trained, later: Dataset, label: str) -> Trained:
+    """Adds the model's metrics on ``later`` (people as of a later date) as the variant
+    ``label``; the card shows it beside the cross-validated ones."""
+    scores, _ = trained.model.score(later.frame)
+    summary = holdout(scores, later.bad, trained.model.calibration).summary()
+    return replace(trained, metrics={**trained.metrics, label: summary})

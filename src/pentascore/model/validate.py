@@ -108,3 +108,15 @@ def cross_validate(
         metrics.bands = band_table(data.bad, oof_scores)
         metrics.calibration = calibration_table(data.bad, oof_probability)
     return results
+
+
+def holdout(scores: np.ndarray, bad: np.ndarray, calibration: Calibration) -> Metrics:
+    """Metrics of one model on rows it never saw, e.g. a later as-of date (out of time)."""
+    probability = calibration.probability(scores)
+    return Metrics(
+        auc=[auc(bad, -scores)],
+        ks=[ks(bad, -scores)],
+        brier=[brier(bad, probability)],
+        bands=band_table(bad, scores),
+        calibration=calibration_table(bad, probability),
+    )

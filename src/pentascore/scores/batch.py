@@ -13,7 +13,7 @@ import pyarrow as pa
 from pentascore.core.errors import ModelError
 from pentascore.core.types import Dimension
 from pentascore.model.scale import band_names
-from pentascore.model.train import Model
+from pentascore.model.train import Model, radar
 
 SCORE_SCHEMA = pa.schema(
     [
@@ -24,6 +24,8 @@ SCORE_SCHEMA = pa.schema(
         pa.field("band", pa.string(), nullable=False),
         pa.field("base", pa.int32(), nullable=False),
         *(pa.field(d.value, pa.int32(), nullable=False) for d in Dimension),
+        # The same points on 0-100, for the radar chart.
+        *(pa.field(f"{d.value}_radar", pa.int8(), nullable=False) for d in Dimension),
     ]
 )
 
@@ -52,6 +54,7 @@ def score_table(model: Model, version: str, features: pa.Table, as_of: date) -> 
     by_dimension = dimension_points(model, points)
     if not np.array_equal(scores, model.base + sum(by_dimension.values())):
         raise ModelError("the dimension points do not add up to the score; refusing to publish.")
+    on_radar = radar(model, by_dimension)
     n = features.num_rows
     return pa.table(
         {
@@ -62,6 +65,7 @@ def score_table(model: Model, version: str, features: pa.Table, as_of: date) -> 
             "band": pa.array(band_names(scores), pa.string()),
             "base": pa.array(np.full(n, model.base), pa.int32()),
             **{d.value: pa.array(by_dimension[d], pa.int32()) for d in Dimension},
+            **{f"{d.value}_radar": pa.array(on_radar[d], pa.int8()) for d in Dimension},
         },
         schema=SCORE_SCHEMA,
     )
