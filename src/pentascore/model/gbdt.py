@@ -40,7 +40,6 @@ _CONSTRAINT = {
 PARAMS: dict[str, object] = {
     "objective": "binary",
     "learning_rate": 0.05,
-    "num_leaves": 15,
     "min_child_samples": 20,
     "feature_fraction": 0.8,
     "bagging_fraction": 0.8,
@@ -48,12 +47,18 @@ PARAMS: dict[str, object] = {
     "lambda_l2": 1.0,
     "cat_smooth": 20.0,
     "min_data_per_group": 50,
-    "max_bin": 127,
     "verbose": -1,
 }
 # Below this many rows a second thread does not pay: OpenMP's waiting threads make a small fit
 # up to fifty times slower when the machine is busy with anything else.
 THREADED_ROWS = 100_000
+# Two capacities, the one with the better inner cross-validated AUC wins: small trees suit
+# small, noisy tables (German credit: 0.787 against 0.777 AUC with only the larger), larger
+# ones tables with sharp interactions (HMEQ: 0.967 against 0.965 with only the smaller).
+CAPACITIES: tuple[dict[str, int], ...] = (
+    {"num_leaves": 15, "max_bin": 127},
+    {"num_leaves": 31, "max_bin": 255},
+)
 MAX_TREES = 2000
 EARLY_STOPPING = 50
 INNER_FOLDS = 4
@@ -157,18 +162,25 @@ def fit_gbdt(data: Dataset, *, seed: int = 0, params: dict[str, object] | None =
         ],
         "monotone_constraints_method": "advanced",
     }
-    train = lgb.Dataset(x, label=data.bad, free_raw_data=False)
-    folds = StratifiedKFold(INNER_FOLDS, shuffle=True, random_state=seed)
-    history = lgb.cv(
-        {**settings, "metric": "auc"},
-        train,
-        num_boost_round=MAX_TREES,
-        folds=folds.split(np.zeros(len(data.bad)), data.bad),
-        callbacks=[lgb.early_stopping(EARLY_STOPPING, verbose=False)],
-    )
-    aucs = history["valid auc-mean"]
-    assert isinstance(aucs, list)
-    trees = len(aucs)
+    best: tuple[float, int, dict[str, object], Any] | None = None
+    for capacity in CAPACITIES:
+        candidate = {**settings, **capacity, **(params or {})}
+        train = lgb.Dataset(x, label=data.bad, params={"max_bin": candidate["max_bin"]})
+        folds = StratifiedKFold(INNER_FOLDS, shuffle=True, random_state=seed)
+        history = lgb.cv(
+            {**candidate, "metric": "auc"},
+            train,
+            num_boost_round=MAX_TREES,
+            folds=folds.split(np.zeros(len(data.bad)), data.bad),
+            callbacks=[lgb.early_stopping(EARLY_STOPPING, verbose=False)],
+        )
+        aucs = history["valid auc-mean"]
+        assert isinstance(aucs, list)
+        # The history ends at the best round: its last AUC is this capacity's best.
+        if best is None or float(aucs[-1]) > best[0]:
+            best = (float(aucs[-1]), len(aucs), candidate, train)
+    assert best is not None
+    _, trees, settings, train = best
     booster = lgb.train(settings, train, num_boost_round=trees)
     raw = booster.predict(x, raw_score=True)
     low, high = float(np.min(raw)), float(np.max(raw))
