@@ -42,7 +42,15 @@ demo: $(STAMP)
 	@echo "== 5/5 score everyone as of $(DEMO_AS_OF)"
 	$(BIN)/pentascore --home $(DEMO_DIR)/home score --as-of $(DEMO_AS_OF)
 
-bench: $(STAMP)
+# scorecardpy 0.1.9.7 does not run on pandas 3, so bench/models.py runs it in a side
+# environment with pandas 2 (bench/peers.py).
+SIDE := bench/.out/scorecardpy-venv
+$(SIDE)/bin/python:
+	$(PYTHON) -m venv $(SIDE)
+	$(SIDE)/bin/python -m pip install --quiet scorecardpy==0.1.9.7 pandas==2.2.3 numpy==2.4.6 \
+		scikit-learn==1.9.1 scipy==1.17.1
+
+bench: $(STAMP) $(SIDE)/bin/python
 	$(BIN)/python -m pip install --quiet -e '.[dev,spark,peers]'
 	$(BIN)/python -m bench.simulate
 	$(BIN)/python -m bench.ingest

@@ -17,6 +17,7 @@ from pentascore.core.clock import FixedClock
 from pentascore.core.dates import add_months, parse_as_of
 from pentascore.core.types import Dimension
 from pentascore.lake import ParquetLake
+from pentascore.model.dataset import shipped_mapping_path
 from pentascore.scores.batch import SCORE_SCHEMA
 from pentascore.sim import SimulationConfig, populate_lake, simulate
 from tests.conftest import KEY
@@ -148,3 +149,58 @@ def test_usage_errors_exit_2(runner: CliRunner, tmp_path: Path) -> None:
     assert kind.exit_code == 2 and "scorecard|gbdt" in kind.stderr
     missing = runner.invoke(app, [*h, "models", "promote", "sc-000000000000"])
     assert missing.exit_code == 2 and "no model" in missing.stderr
+
+
+def test_train_on_any_table_with_a_mapping(runner: CliRunner, tmp_path: Path) -> None:
+    table = needs_data("german_credit/germancredit.csv.gz")
+    mapping = tmp_path / "german.yaml"
+    # The shipped mapping, pointed at the table by --table instead of its own `table:` line.
+    shipped = shipped_mapping_path("german").read_text().splitlines()
+    mapping.write_text(
+        "\n".join(line for line in shipped if not line.startswith("table:"))
+        + "\ntable: not-used.csv\n"
+    )
+    result = runner.invoke(
+        app,
+        [
+            "--home",
+            str(tmp_path / "home"),
+            "train",
+            "--table",
+            str(table),
+            "--target",
+            "creditability",
+            "--bad",
+            "bad",
+            "--dimensions",
+            str(mapping),
+            "--cv",
+            "2",
+            "--repeats",
+            "1",
+            "--allocation",
+            "learned",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    summary = _json(result.stdout)
+    assert summary["rows"] == 1000 and summary["bad_rate"] == 0.3
+    assert str(summary["model"]).startswith("sc-")
+    wrong = runner.invoke(
+        app,
+        [
+            "--home",
+            str(tmp_path / "home"),
+            "train",
+            "--table",
+            str(table),
+            "--target",
+            "creditability",
+            "--bad",
+            "good-ish",
+            "--dimensions",
+            str(mapping),
+        ],
+    )
+    assert wrong.exit_code == 2 and "no row has creditability == 'good-ish'" in wrong.stderr
