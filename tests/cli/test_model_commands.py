@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from pentascore.cli.main import app
 from pentascore.core.clock import FixedClock
@@ -160,47 +160,15 @@ def test_train_on_any_table_with_a_mapping(runner: CliRunner, tmp_path: Path) ->
         "\n".join(line for line in shipped if not line.startswith("table:"))
         + "\ntable: not-used.csv\n"
     )
-    result = runner.invoke(
-        app,
-        [
-            "--home",
-            str(tmp_path / "home"),
-            "train",
-            "--table",
-            str(table),
-            "--target",
-            "creditability",
-            "--bad",
-            "bad",
-            "--dimensions",
-            str(mapping),
-            "--cv",
-            "2",
-            "--repeats",
-            "1",
-            "--allocation",
-            "learned",
-            "--json",
-        ],
-    )
+
+    def train_table(bad: str, *extra: str) -> Result:
+        args = f"train --table {table} --target creditability --bad {bad} --dimensions {mapping}"
+        return runner.invoke(app, ["--home", str(tmp_path / "home"), *args.split(), *extra])
+
+    result = train_table("bad", "--cv", "2", "--repeats", "1", "--allocation", "learned", "--json")
     assert result.exit_code == 0, result.output
     summary = _json(result.stdout)
     assert summary["rows"] == 1000 and summary["bad_rate"] == 0.3
     assert str(summary["model"]).startswith("sc-")
-    wrong = runner.invoke(
-        app,
-        [
-            "--home",
-            str(tmp_path / "home"),
-            "train",
-            "--table",
-            str(table),
-            "--target",
-            "creditability",
-            "--bad",
-            "good-ish",
-            "--dimensions",
-            str(mapping),
-        ],
-    )
+    wrong = train_table("good-ish")
     assert wrong.exit_code == 2 and "no row has creditability == 'good-ish'" in wrong.stderr

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
+import pyarrow as pa
 import typer
 from rich import box
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -16,6 +18,9 @@ from pentascore.core.dates import add_months
 from pentascore.core.errors import ConfigError, ModelError
 from pentascore.core.types import Dimension
 from pentascore.lake import ParquetLake
+
+if TYPE_CHECKING:
+    from pentascore.features.engine import FeatureEngine
 
 # Column headings narrow enough for an 80-column terminal.
 _SHORT = {
@@ -170,26 +175,32 @@ def train(
 def _lake_data(
     c: Context, as_of: str, horizon_months: int, engine: str
 ) -> tuple[Any, dict[str, Any]]:
-    from pentascore.features.engine import SCORES_SCHEMA
     from pentascore.model.dataset import lake_dataset
-    from pentascore.scores.history import ScoreHistory
 
     at, chosen = as_of_and_engine(c, as_of, engine)
-    lake = ParquetLake(c.settings.lake_dir)
-    previous = ScoreHistory(c.settings.scores_dir).latest_before(at.date())
     with c.errors.status(f"features and labels as of {at:%Y-%m-%d} ..."):
-        features = chosen.features(
-            lake,
-            at,
-            previous_scores=None
-            if previous is None
-            else previous.select(["user_id", "score"]).cast(SCORES_SCHEMA),
-        )
-        labels = chosen.labels(lake, at, add_months(at, horizon_months))
+        features = _features_as_of(c, chosen, at)
+        labels = chosen.labels(ParquetLake(c.settings.lake_dir), at, add_months(at, horizon_months))
     if features.num_rows == 0:
         raise ModelError(f"the lake has no events before {at:%Y-%m-%d}: nothing to train on.")
     data = lake_dataset(features, labels, source=f"lake as of {at:%Y-%m-%d}")
     return data, {"as_of": at.date().isoformat(), "horizon_months": horizon_months}
+
+
+def _features_as_of(c: Context, engine: FeatureEngine, at: datetime) -> pa.Table:
+    """The catalogue's features as of ``at``, with the last earlier score run's scores feeding
+    the friends'-score feature."""
+    from pentascore.features.engine import SCORES_SCHEMA
+    from pentascore.scores.history import ScoreHistory
+
+    previous = ScoreHistory(c.settings.scores_dir).latest_before(at.date())
+    return engine.features(
+        ParquetLake(c.settings.lake_dir),
+        at,
+        previous_scores=None
+        if previous is None
+        else previous.select(["user_id", "score"]).cast(SCORES_SCHEMA),
+    )
 
 
 def score(
@@ -202,7 +213,6 @@ def score(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Score everyone in the lake as of a date and add the run to the score history."""
-    from pentascore.features.engine import SCORES_SCHEMA
     from pentascore.model.registry import ModelRegistry
     from pentascore.model.scale import BAND_NAMES
     from pentascore.scores.batch import score_table
@@ -213,15 +223,8 @@ def score(
     history = ScoreHistory(c.settings.scores_dir)
     try:
         loaded, doc = ModelRegistry(c.settings.models_dir).load(model)
-        previous = history.latest_before(at.date())
         with c.errors.status(f"features as of {at:%Y-%m-%d} ..."):
-            features = chosen.features(
-                ParquetLake(c.settings.lake_dir),
-                at,
-                previous_scores=None
-                if previous is None
-                else previous.select(["user_id", "score"]).cast(SCORES_SCHEMA),
-            )
+            features = _features_as_of(c, chosen, at)
         if features.num_rows == 0:
             raise ModelError(f"the lake has no events before {at:%Y-%m-%d}: no one to score.")
         with c.errors.status(f"scoring {features.num_rows:,} people with {doc.version} ..."):

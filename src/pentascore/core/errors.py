@@ -13,6 +13,8 @@
 Bad *rows* are not exceptions: they are returned as rejects naming the row and the field.
 """
 
+from pydantic import ValidationError
+
 
 class PentascoreError(Exception):
     """Base of every error pentascore raises on purpose."""
@@ -46,3 +48,10 @@ class LakeError(PentascoreError):
 
 class ModelError(PentascoreError):
     """A model cannot be trained, loaded, found or applied."""
+
+
+def first_problem(error: ValidationError) -> str:
+    """``where: what`` of the first problem pydantic found, for a message naming the field."""
+    first = error.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    return f"{where}: {first['msg']}"

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from pentascore.core.errors import ModelError
+from pentascore.core.errors import ModelError, first_problem
 from pentascore.core.types import Dimension
 from pentascore.features.spec import Direction
 from pentascore.model.binning import BinTable
@@ -219,8 +219,8 @@ def save(trained: Trained, doc: ModelDoc, folder: Path) -> None:
     (folder / MODEL_FILE).write_text(doc.model_dump_json(indent=2) + "\n")
 
 
-def load(folder: Path) -> tuple[Model, ModelDoc]:
-    """Reads and checks a saved model; any mismatch is a `ModelError` naming the file."""
+def read_doc(folder: Path) -> tuple[ModelDoc, dict[str, Any]]:
+    """The checked ``model.json`` of ``folder`` and its raw content (for the hash check)."""
     path = folder / MODEL_FILE
     try:
         raw = json.loads(path.read_text())
@@ -233,11 +233,15 @@ def load(folder: Path) -> tuple[Model, ModelDoc]:
             f"{path}: schema_version must be {SCHEMA_VERSION}; got {raw.get('schema_version')!r}."
         )
     try:
-        doc = ModelDoc.model_validate(raw)
+        return ModelDoc.model_validate(raw), raw
     except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ModelError(f"{path}: {where}: {first['msg']}") from err
+        raise ModelError(f"{path}: {first_problem(err)}") from err
+
+
+def load(folder: Path) -> tuple[Model, ModelDoc]:
+    """Reads and checks a saved model; any mismatch is a `ModelError` naming the file."""
+    path = folder / MODEL_FILE
+    doc, raw = read_doc(folder)
     columns = tuple(Column(c.name, c.dimension, c.kind, c.direction) for c in doc.columns)
     calibration = Calibration(doc.calibration["intercept"], doc.calibration["slope"])
     model: Model

@@ -21,7 +21,7 @@ import pyarrow as pa
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pentascore.core.errors import ConfigError
+from pentascore.core.errors import ConfigError, first_problem
 from pentascore.core.types import Dimension
 from pentascore.features.catalog import CATALOG
 from pentascore.features.spec import Direction, FeatureSpec
@@ -123,9 +123,7 @@ def load_mapping(path: Path) -> TableMapping:
     try:
         return TableMapping.model_validate(raw)
     except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"{path}: {where}: {first['msg']}") from err
+        raise ConfigError(f"{path}: {first_problem(err)}") from err
 
 
 def table_dataset(
@@ -139,7 +137,8 @@ def table_dataset(
     mapping = load_mapping(mapping_path)
     path = table or _resolve(mapping_path, mapping.table)
     if not path.exists():
-        raise ConfigError(f"table {path} does not exist (named by {mapping_path}).")
+        named_by = "--table" if table is not None else str(mapping_path)
+        raise ConfigError(f"table {path} does not exist (named by {named_by}).")
     frame = pd.read_csv(path, **mapping.read)
     target_col = target or mapping.target
     if target_col not in frame.columns:

@@ -98,7 +98,11 @@ class Gbdt:
 
     def score(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """Scores and the points behind them: ``score == base + points.sum(axis=1)``."""
-        contributions = _contributions(self, frame)
+        return self.points_of(_contributions(self, frame))
+
+    def points_of(self, contributions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Scores and points from LightGBM's contributions (the last column is the expected
+        value, which the base stands for)."""
         parts = cap_parts(-self.factor * contributions[:, :-1], self.base)
         points, sums = round_rows(parts)
         return self.base + sums, points
@@ -209,7 +213,8 @@ def fit_gbdt(data: Dataset, *, seed: int = 0, params: dict[str, object] | None =
     # Shift the scale by under half a point so the base is whole (see the module docstring).
     offset += base - base_exact
     shaped = replace(draft, offset=offset, base=base)
-    scores, points = shaped.score(data.frame)
+    # The shift changes the offset only, not the contributions: no need to predict again.
+    scores, points = shaped.points_of(contributions)
     return replace(
         shaped,
         calibration=calibrate(scores, data.bad),

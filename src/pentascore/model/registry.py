@@ -120,7 +120,7 @@ class ModelRegistry:
         once_champion = {p["version"] for p in state["promotions"]}
         out = []
         for version in self.versions():
-            _, doc = artifact.load(self.root / version)
+            doc, _ = artifact.read_doc(self.root / version)
             status = (
                 "champion"
                 if version == state["champion"]
