@@ -47,13 +47,15 @@ class DuckDBEngine:
         as_of: datetime,
         specs: Sequence[FeatureSpec] = CATALOG,
         previous_scores: pa.Table | None = None,
+        users: Sequence[str] | None = None,
     ) -> pa.Table:
-        """One row per person with an event before ``as_of``, one column per feature."""
+        """One row per person with an event before ``as_of`` (of ``users``, when given), one
+        column per feature."""
         con = self._connect(lake)
         try:
             scores = previous_scores if previous_scores is not None else SCORES_SCHEMA.empty_table()
             con.register("previous_scores", scores.select(["user_id", "score"]))
-            return con.sql(feature_sql(DUCKDB, specs, as_of)).to_arrow_table()
+            return con.sql(feature_sql(DUCKDB, specs, as_of, users=users)).to_arrow_table()
         finally:
             con.close()
 

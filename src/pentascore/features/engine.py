@@ -32,6 +32,7 @@ class FeatureEngine(Protocol):
         as_of: datetime,
         specs: Sequence[FeatureSpec] = ...,
         previous_scores: pa.Table | None = None,
+        users: Sequence[str] | None = None,
     ) -> pa.Table: ...
 
     def labels(self, lake: ParquetLake, as_of: datetime, until: datetime) -> pa.Table: ...

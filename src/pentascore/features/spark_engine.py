@@ -144,8 +144,10 @@ class SparkEngine:
         as_of: datetime,
         specs: Sequence[FeatureSpec] = CATALOG,
         previous_scores: pa.Table | None = None,
+        users: Sequence[str] | None = None,
     ) -> pa.Table:
-        """One row per person with an event before ``as_of``, one column per feature."""
+        """One row per person with an event before ``as_of`` (of ``users``, when given), one
+        column per feature."""
         scores = previous_scores if previous_scores is not None else SCORES_SCHEMA.empty_table()
         spark = self.session
         tag = uuid.uuid4().hex  # views of their own, so that queries may run side by side
@@ -154,7 +156,9 @@ class SparkEngine:
         scores = scores.select(["user_id", "score"]).cast(SCORES_SCHEMA)
         spark.createDataFrame(scores).createOrReplaceTempView(scores_view)
         try:
-            sql = feature_sql(SPARK, specs, as_of, lake=lake_view, previous_scores=scores_view)
+            sql = feature_sql(
+                SPARK, specs, as_of, lake=lake_view, previous_scores=scores_view, users=users
+            )
             return _to_arrow(spark.sql(sql), feature_schema(specs))
         finally:
             spark.catalog.dropTempView(lake_view)

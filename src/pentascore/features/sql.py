@@ -101,14 +101,23 @@ def expand(text: str, dialect: Dialect, as_of_us: int) -> str:
     return expanded
 
 
-def relation_sql(dialect: Dialect, as_of: datetime, *, lake: str, previous_scores: str) -> str:
+def relation_sql(
+    dialect: Dialect,
+    as_of: datetime,
+    *,
+    lake: str,
+    previous_scores: str,
+    users: Sequence[str] | None = None,
+) -> str:
     """The WITH clause that defines every `Relation` (and the person spine) as of ``as_of``.
 
     ``lake`` and ``previous_scores`` name tables the engine has registered: the lake's events,
-    and last run's scores (user_id, score; possibly empty).
+    and last run's scores (user_id, score; possibly empty). ``users`` limits the spine to
+    those people (a single person's refresh); their friends' events are still read.
     """
     as_of_us = _micros(as_of)
     at = dialect.timestamp(as_of)
+    only = "" if users is None else f" AND user_id IN ({_string_list(users)})"
 
     def x(text: str) -> str:
         return expand(text, dialect, as_of_us)
@@ -123,7 +132,7 @@ def relation_sql(dialect: Dialect, as_of: datetime, *, lake: str, previous_score
           AND NOT EXISTS (SELECT 1 FROM superseded s WHERE s.event_id = p.event_id)
     ),
     spine AS (
-        SELECT DISTINCT user_id FROM {lake} WHERE ts < {at}
+        SELECT DISTINCT user_id FROM {lake} WHERE ts < {at}{only}
     ),
     bills AS (
         SELECT e.*,
@@ -190,10 +199,15 @@ def feature_sql(
     *,
     lake: str = "lake",
     previous_scores: str = "previous_scores",
+    users: Sequence[str] | None = None,
 ) -> str:
-    """One query: a row per person with an event before ``as_of``, a column per feature."""
+    """One query: a row per person with an event before ``as_of`` (of ``users``, when given),
+    a column per feature."""
     as_of_us = _micros(as_of)
-    ctes = [relation_sql(dialect, as_of, lake=lake, previous_scores=previous_scores).strip()]
+    relations = relation_sql(
+        dialect, as_of, lake=lake, previous_scores=previous_scores, users=users
+    )
+    ctes = [relations.strip()]
     joins = []
     for relation in Relation:
         mine = [s for s in specs if s.relation == relation]
@@ -242,6 +256,12 @@ def label_sql(dialect: Dialect, as_of: datetime, until: datetime, *, lake: str =
     FROM spine LEFT JOIN bad ON bad.user_id = spine.user_id
     ORDER BY user_id
     """
+
+
+def _string_list(values: Sequence[str]) -> str:
+    if not values:
+        return "NULL"
+    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
 
 
 def _micros(at: datetime) -> int:

@@ -130,13 +130,17 @@ def ingest_chunks(
     chunks: Iterable[RawChunk],
     *,
     lake: ParquetLake,
-    key: bytes,
+    key: bytes | None,
     rejects_dir: Path,
     clock: Clock,
     strict: bool = False,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> IngestReport:
-    """Check, pseudonymize and stage every chunk, then commit them as one batch."""
+    """Check, pseudonymize and stage every chunk, then commit them as one batch.
+
+    ``key`` None means the identifiers are pseudonyms already: pentascore's own records (the
+    service's inquiries) that never held a platform identifier.
+    """
     batch_id = new_batch_id(clock)
     sources: list[str] = []
     rejects = _Rejects(rejects_dir / f"{batch_id}.jsonl", strict, sources)
@@ -145,7 +149,10 @@ def ingest_chunks(
     staged = 0
     try:
         with lake.batch(batch_id, clock.now()) as writer, duckdb.connect() as con:
-            pseudonyms = Pseudonymizer(key, con)
+            pseudonyms = Pseudonymizer(key, con) if key is not None else None
+
+            def protect(table: pa.Table) -> pa.Table:
+                return pseudonyms.table(table) if pseudonyms is not None else table
 
             def stage(table: pa.Table | None) -> None:
                 nonlocal staged
@@ -153,7 +160,7 @@ def ingest_chunks(
                     return
                 checked = check_chunk(con, table)
                 rejects.add(checked.rejects)
-                writer.stage_rows(pseudonyms.table(checked.valid))
+                writer.stage_rows(protect(checked.valid))
                 staged += 1
                 log.info("staged chunk %d: %d rows", staged, table.num_rows)
 
@@ -164,7 +171,7 @@ def ingest_chunks(
                 )
                 checked = check_relation(con, part.select(), schema, part.rows)
                 rejects.add(checked.rejects)
-                writer.stage_rows(pseudonyms.table(checked.valid))
+                writer.stage_rows(protect(checked.valid))
                 staged += 1
                 log.info("staged chunk %d: %d rows", staged, part.rows)
 
