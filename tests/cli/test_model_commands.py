@@ -3,13 +3,13 @@ shipped real data set."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+import sqlalchemy as sa
 from typer.testing import CliRunner, Result
 
 from pentascore.cli.main import app
@@ -19,15 +19,11 @@ from pentascore.core.types import Dimension
 from pentascore.lake import ParquetLake
 from pentascore.model.dataset import shipped_mapping_path
 from pentascore.scores.batch import SCORE_SCHEMA
+from pentascore.service.db import Database, PublishedScore
 from pentascore.sim import SimulationConfig, populate_lake, simulate
+from tests.cli.conftest import last_json
 from tests.conftest import KEY
 from tests.model.conftest import needs_data
-
-
-@pytest.fixture
-def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("PENTASCORE_PSEUDONYM_KEY", KEY.decode())
-    return CliRunner()
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +35,6 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
         population, ParquetLake(root / "lake"), key=KEY, work_dir=root / "sim", clock=clock
     )
     return root, population.config.as_of.date().isoformat()
-
-
-def _json(output: str) -> dict[str, object]:
-    return json.loads(output.strip().splitlines()[-1])
 
 
 def test_train_promote_score_on_the_lake(runner: CliRunner, home: tuple[Path, str]) -> None:
@@ -70,7 +62,7 @@ def test_train_promote_score_on_the_lake(runner: CliRunner, home: tuple[Path, st
         ],
     )
     assert trained.exit_code == 0, trained.output
-    summary = _json(trained.stdout)
+    summary = last_json(trained.stdout)
     assert {"auc", "gini", "ks", "brier", "model", "dimension_shares"} <= set(summary)
     assert summary["status"] == "candidate"
     # The simulated behaviours carry real signal about the outcome.
@@ -83,16 +75,16 @@ def test_train_promote_score_on_the_lake(runner: CliRunner, home: tuple[Path, st
     assert abs(sum(shares.values()) - 1) < 1e-6
     version = str(summary["model"])
 
-    listed = _json(runner.invoke(app, [*h, "models", "list", "--json"]).stdout)
+    listed = last_json(runner.invoke(app, [*h, "models", "list", "--json"]).stdout)
     assert [(m["model"], m["status"]) for m in listed["models"]] == [(version, "candidate")]  # type: ignore[index]
     promoted = runner.invoke(app, [*h, "models", "promote", version, "--json"])
-    assert _json(promoted.stdout) == {"champion": version, "replaced": None}
+    assert last_json(promoted.stdout) == {"champion": version, "replaced": None}
     card = runner.invoke(app, [*h, "models", "show", version])
     assert card.exit_code == 0 and f"# Model card: {version}" in card.stdout
 
     first = runner.invoke(app, [*h, "score", "--as-of", as_of, "--json"])
     assert first.exit_code == 0, first.output
-    run = _json(first.stdout)
+    run = last_json(first.stdout)
     table = pq.read_table(str(run["file"]))
     assert table.schema == SCORE_SCHEMA
     assert table.num_rows == run["users"] and table.num_rows > 1000
@@ -109,8 +101,13 @@ def test_train_promote_score_on_the_lake(runner: CliRunner, home: tuple[Path, st
 
     # The same inputs give the same scores, published again in place.
     again = runner.invoke(app, [*h, "score", "--as-of", as_of, "--json"])
-    assert _json(again.stdout)["file"] == run["file"]
+    assert last_json(again.stdout)["file"] == run["file"]
     assert pq.read_table(str(run["file"])).equals(table)
+    # ... and published to the service's database once, not twice.
+    assert run["published"] == last_json(again.stdout)["published"] == table.num_rows
+    with Database(f"sqlite:///{root / 'state.db'}").session() as session:
+        stored = session.scalar(sa.select(sa.func.count()).select_from(PublishedScore))
+    assert stored == table.num_rows
 
 
 def test_train_on_a_shipped_data_set_as_gbdt(runner: CliRunner, tmp_path: Path) -> None:
@@ -133,7 +130,7 @@ def test_train_on_a_shipped_data_set_as_gbdt(runner: CliRunner, tmp_path: Path) 
         ],
     )
     assert result.exit_code == 0, result.output
-    summary = _json(result.stdout)
+    summary = last_json(result.stdout)
     assert str(summary["model"]).startswith("gb-") and summary["kind"] == "gbdt"
     assert 0.7 < float(summary["auc"]) < 0.85  # type: ignore[arg-type]
     assert summary["gini"] == pytest.approx(2 * float(summary["auc"]) - 1, abs=1e-5)  # type: ignore[arg-type]
@@ -167,7 +164,7 @@ def test_train_on_any_table_with_a_mapping(runner: CliRunner, tmp_path: Path) ->
 
     result = train_table("bad", "--cv", "2", "--repeats", "1", "--allocation", "learned", "--json")
     assert result.exit_code == 0, result.output
-    summary = _json(result.stdout)
+    summary = last_json(result.stdout)
     assert summary["rows"] == 1000 and summary["bad_rate"] == 0.3
     assert str(summary["model"]).startswith("sc-")
     wrong = train_table("good-ish")

@@ -15,7 +15,7 @@ from rich.table import Table
 from pentascore.cli.common import Context, as_of_and_engine, ctx_of, emit_json, fail
 from pentascore.core.clock import SystemClock
 from pentascore.core.dates import add_months
-from pentascore.core.errors import ConfigError, ModelError
+from pentascore.core.errors import ConfigError, LakeError, ModelError
 from pentascore.core.types import Dimension
 from pentascore.lake import ParquetLake
 
@@ -188,18 +188,11 @@ def _lake_data(
 
 
 def _features_as_of(c: Context, engine: FeatureEngine, at: datetime) -> pa.Table:
-    """The catalogue's features as of ``at``, with the last earlier score run's scores feeding
-    the friends'-score feature."""
-    from pentascore.features.engine import SCORES_SCHEMA
     from pentascore.scores.history import ScoreHistory
+    from pentascore.scores.run import features_as_of
 
-    previous = ScoreHistory(c.settings.scores_dir).latest_before(at.date())
-    return engine.features(
-        ParquetLake(c.settings.lake_dir),
-        at,
-        previous_scores=None
-        if previous is None
-        else previous.select(["user_id", "score"]).cast(SCORES_SCHEMA),
+    return features_as_of(
+        engine, ParquetLake(c.settings.lake_dir), ScoreHistory(c.settings.scores_dir), at
     )
 
 
@@ -217,12 +210,20 @@ def score(
     from pentascore.model.scale import BAND_NAMES
     from pentascore.scores.batch import score_table
     from pentascore.scores.history import ScoreHistory
+    from pentascore.service.db import open_database
+    from pentascore.service.inquiry_export import export_inquiries
+    from pentascore.service.published import publish
 
     c = ctx_of(ctx)
     at, chosen = as_of_and_engine(c, as_of, engine)
     history = ScoreHistory(c.settings.scores_dir)
     try:
         loaded, doc = ModelRegistry(c.settings.models_dir).load(model)
+        database = open_database(c.settings.database)
+        # Partner reads recorded by the service count as inquiries in these features.
+        export_inquiries(
+            database, ParquetLake(c.settings.lake_dir), c.settings.rejects_dir, SystemClock()
+        )
         with c.errors.status(f"features as of {at:%Y-%m-%d} ..."):
             features = _features_as_of(c, chosen, at)
         if features.num_rows == 0:
@@ -230,7 +231,9 @@ def score(
         with c.errors.status(f"scoring {features.num_rows:,} people with {doc.version} ..."):
             scores = score_table(loaded, doc.version, features, at.date())
             path = history.write(scores)
-    except (ConfigError, ModelError) as exc:
+        with c.errors.status(f"publishing {scores.num_rows:,} scores to the service ..."):
+            published = publish(database, scores, SystemClock().now())
+    except (ConfigError, ModelError, LakeError) as exc:
         raise fail(c.errors, str(exc)) from exc
     values = scores.column("score").to_numpy()
     bands = scores.column("band").to_pylist()
@@ -244,6 +247,7 @@ def score(
         "max_score": int(values.max()),
         "bands": by_band,
         "file": str(path),
+        "published": published,
     }
     if as_json:
         emit_json(summary)

@@ -11,6 +11,12 @@ from pentascore.core.errors import ConfigError
 
 _KEY_FILE = "secrets/pseudonym.key"
 _MIN_KEY_BYTES = 16
+_MIN_OPERATOR_TOKEN = 24
+# Tokens people copy from examples and forget to change; refused outside dev mode.
+KNOWN_DEFAULT_TOKENS = frozenset(
+    {"changeme", "change-me", "admin", "operator", "secret", "password", "token", "dev", "test"}
+)
+DEV_OPERATOR_TOKEN = "dev-operator-token"
 
 
 class Settings(BaseSettings):
@@ -30,6 +36,63 @@ class Settings(BaseSettings):
             "key is created once in <home>/secrets/pseudonym.key (mode 0600), outside the lake."
         ),
     )
+
+    database_url: str | None = Field(
+        default=None,
+        description=(
+            "SQLAlchemy URL of the operational database (consumers, partners, authorizations, "
+            "inquiries, published scores). Default: a SQLite file, <home>/state.db. "
+            "PostgreSQL: postgresql+psycopg://user@host:5432/db."
+        ),
+    )
+    operator_token: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Bearer token of the operators' endpoints. Unset: those endpoints refuse everyone. "
+            f"At least {_MIN_OPERATOR_TOKEN} characters, and never a known default outside dev."
+        ),
+    )
+    dev: bool = Field(
+        default=False,
+        description=f"Dev mode: allows the operator token {DEV_OPERATOR_TOKEN!r} (demo, tests).",
+    )
+    max_body_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1024, description="Largest request body accepted (413)."
+    )
+    partner_reads_per_minute: int = Field(
+        default=600, ge=1, description="Default rate limit of a partner's requests."
+    )
+    inquiry_export_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How often the service writes recorded score reads to the lake as inquiries.",
+    )
+
+    @property
+    def database(self) -> str:
+        """The database URL in use."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'state.db').resolve()}"
+
+    def checked_operator_token(self) -> str | None:
+        """The operator token, or None when unset; a weak or default token is refused."""
+        if self.operator_token is None:
+            return None
+        token = self.operator_token.get_secret_value()
+        if self.dev and token == DEV_OPERATOR_TOKEN:
+            return token
+        if token.lower() in KNOWN_DEFAULT_TOKENS or token == DEV_OPERATOR_TOKEN:
+            raise ConfigError(
+                "operator_token is a known default; set PENTASCORE_OPERATOR_TOKEN to a random "
+                "secret (e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')."
+            )
+        if len(token) < _MIN_OPERATOR_TOKEN:
+            raise ConfigError(
+                f"operator_token must be at least {_MIN_OPERATOR_TOKEN} characters; "
+                f"got {len(token)}."
+            )
+        return token
 
     @property
     def lake_dir(self) -> Path:

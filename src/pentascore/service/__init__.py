@@ -1,0 +1,1 @@
+"""The service stage: the operational database, authorizations, audited reads, the HTTP API."""

@@ -1,0 +1,69 @@
+"""Allowed score reads become inquiry events in the lake, where the inquiry features count
+them. The inquiries table is the outbox: rows are marked once their batch is committed, and
+a crash between the two only repeats event ids the lake already holds (ingest is idempotent
+by event id)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from pentascore.core.clock import Clock
+from pentascore.lake.ingest import ingest_chunks, records_chunk
+from pentascore.lake.store import ParquetLake
+from pentascore.service.db import Database, Inquiry
+from pentascore.service.reads import ALLOWED
+
+BATCH = 50_000
+_IN_LIST = 5_000  # below SQLite's limit of bound parameters
+
+
+def inquiry_event_id(inquiry_id: int) -> str:
+    return f"pentascore-inquiry-{inquiry_id}"
+
+
+def export_inquiries(database: Database, lake: ParquetLake, rejects_dir: Path, clock: Clock) -> int:
+    """Writes every allowed read not yet in the lake as an inquiry event; returns how many."""
+    total = 0
+    while True:
+        with database.session() as session:
+            rows = session.execute(
+                sa.select(
+                    Inquiry.id, Inquiry.user_ref, Inquiry.at, Inquiry.purpose, Inquiry.partner_id
+                )
+                .where(Inquiry.exported.is_(False), Inquiry.outcome == ALLOWED)
+                .order_by(Inquiry.id)
+                .limit(BATCH)
+            ).all()
+        if not rows:
+            return total
+        records = [
+            {
+                "event_id": inquiry_event_id(r.id),
+                "user_id": r.user_ref,
+                "type": "inquiry",
+                "ts": r.at.isoformat(),
+                "scenario": r.purpose,
+                "partner_id": r.partner_id,
+            }
+            for r in rows
+        ]
+        # The user ids are pseudonyms already: key None stores them as they are.
+        ingest_chunks(
+            [records_chunk(records, "service inquiries")],
+            lake=lake,
+            key=None,
+            rejects_dir=rejects_dir,
+            clock=clock,
+            strict=True,
+        )
+        ids = [r.id for r in rows]
+        with database.session() as session:
+            for start in range(0, len(ids), _IN_LIST):
+                session.execute(
+                    sa.update(Inquiry)
+                    .where(Inquiry.id.in_(ids[start : start + _IN_LIST]))
+                    .values(exported=True)
+                )
+        total += len(rows)

@@ -1,0 +1,64 @@
+"""Published scores: what partners and people read, copied from the score history."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from pentascore.core.errors import ModelError
+from pentascore.scores.batch import SCORE_SCHEMA
+from pentascore.service.db import Database, PublishedScore
+
+_CHUNK = 20_000
+
+
+def publish(database: Database, scores: pa.Table, now: datetime) -> int:
+    """Publishes a score run (a `SCORE_SCHEMA` table of one as-of date and one model) in one
+    transaction; publishing the same run again replaces it. Returns the rows published."""
+    if scores.schema != SCORE_SCHEMA:
+        raise ModelError("only a table with the score schema can be published.")
+    if scores.num_rows == 0:
+        return 0
+    runs = {(r["as_of"], r["model"]) for r in scores.select(["as_of", "model"]).to_pylist()}
+    with database.session() as session:
+        for as_of, model in runs:
+            session.execute(
+                sa.delete(PublishedScore).where(
+                    PublishedScore.as_of == as_of, PublishedScore.model == model
+                )
+            )
+        rows = scores.rename_columns(["user_ref", *SCORE_SCHEMA.names[1:]])
+        for start in range(0, rows.num_rows, _CHUNK):
+            batch = rows.slice(start, _CHUNK).to_pylist()
+            for row in batch:
+                row["published_at"] = now
+            session.execute(sa.insert(PublishedScore), batch)
+    return int(scores.num_rows)
+
+
+def latest(session: Session, user_ref: str) -> PublishedScore | None:
+    """The person's most recent score (the latest as-of date, then the latest published)."""
+    return session.scalars(
+        sa.select(PublishedScore)
+        .where(PublishedScore.user_ref == user_ref)
+        .order_by(PublishedScore.as_of.desc(), PublishedScore.published_at.desc())
+        .limit(1)
+    ).first()
+
+
+def history(
+    session: Session, user_ref: str, offset: int, limit: int
+) -> tuple[Sequence[PublishedScore], bool]:
+    """A page of the person's scores, newest first; and whether more follow."""
+    rows = session.scalars(
+        sa.select(PublishedScore)
+        .where(PublishedScore.user_ref == user_ref)
+        .order_by(PublishedScore.as_of.desc(), PublishedScore.published_at.desc())
+        .offset(offset)
+        .limit(limit + 1)
+    ).all()
+    return rows[:limit], len(rows) > limit

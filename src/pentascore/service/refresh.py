@@ -1,0 +1,76 @@
+"""A person's own rescoring, through the batch's code, at most once per calendar month."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import pyarrow as pa
+import sqlalchemy as sa
+
+from pentascore.features.engine import FeatureEngine
+from pentascore.lake.store import ParquetLake
+from pentascore.model.registry import ModelRegistry
+from pentascore.scores.history import ScoreHistory
+from pentascore.scores.run import score_people
+from pentascore.service.authorizations import audit
+from pentascore.service.db import Database, PublishedScore, Refresh
+from pentascore.service.errors import Refused
+
+
+@dataclass(frozen=True)
+class Rescorer:
+    """Scores chosen people from the lake with the champion model, as the batch run does."""
+
+    engine: FeatureEngine
+    lake: ParquetLake
+    history: ScoreHistory
+    registry: ModelRegistry
+
+    def score(self, user_refs: list[str], at: datetime) -> pa.Table:
+        model, doc = self.registry.load()
+        return score_people(self.engine, self.lake, self.history, model, doc.version, at, user_refs)
+
+
+def next_month(day: date) -> date:
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def refresh(database: Database, rescorer: Rescorer, user_ref: str, now: datetime) -> PublishedScore:
+    """Rescores the person as of ``now`` and publishes it; refused (429) when this calendar
+    month's refresh is used, with the date the next one opens."""
+    month = f"{now:%Y-%m}"
+    opens = next_month(now.date()).isoformat()
+    used = Refused(
+        429,
+        "refresh_used",
+        f"your score was already refreshed in {month}; the next refresh opens on {opens}.",
+        opens=opens,
+    )
+    with database.session() as session:
+        taken = session.scalar(
+            sa.select(Refresh.id).where(Refresh.user_ref == user_ref, Refresh.month == month)
+        )
+    if taken is not None:
+        raise used
+    scores = rescorer.score([user_ref], now)
+    if scores.num_rows == 0:
+        raise Refused(
+            404, "no_data", "there are no events about you yet, so there is nothing to score."
+        )
+    row = scores.to_pylist()[0]
+    row["user_ref"] = row.pop("user_id")
+    try:
+        with database.session() as session:
+            # The unique (user_ref, month) key settles two refreshes racing past the check.
+            session.add(
+                Refresh(
+                    user_ref=user_ref, month=month, at=now, score=row["score"], model=row["model"]
+                )
+            )
+            session.flush()
+            published = session.merge(PublishedScore(**row, published_at=now))
+            audit(session, now, "consumer", "score.refreshed", user_ref, score=row["score"])
+    except sa.exc.IntegrityError:
+        raise used from None
+    return published
