@@ -9,10 +9,8 @@ import secrets
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
@@ -21,64 +19,15 @@ from pentascore.core.clock import FixedClock
 from pentascore.core.settings import DEV_OPERATOR_TOKEN, Settings
 from pentascore.events.pseudonym import pseudonymize_value
 from pentascore.features.duckdb_engine import DuckDBEngine
-from pentascore.lake import ParquetLake
-from pentascore.model.dataset import lake_dataset
-from pentascore.model.registry import ModelRegistry
-from pentascore.model.train import train
-from pentascore.scores.history import ScoreHistory
-from pentascore.scores.run import score_people
 from pentascore.service.app import create_app
 from pentascore.service.db import Base, Database
 from pentascore.service.identities import add_partner, consumer_token
 from pentascore.service.published import publish
-from pentascore.sim import SimulationConfig, populate_lake, simulate
-from tests.conftest import KEY
+from tests.conftest import KEY, NOW, ScoredHome
 
 POSTGRES = os.environ.get(
     "PENTASCORE_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-# The service's clock in tests: a month after the simulated as-of date.
-NOW = datetime(2025, 11, 3, 9, 0, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class ScoredHome:
-    root: Path
-    as_of: datetime
-    users: list[str]  # the platform's ids, as partners know them
-    scores: pa.Table  # the batch run, by pseudonym
-
-
-@pytest.fixture(scope="session")
-def scored_home(tmp_path_factory: pytest.TempPathFactory) -> ScoredHome:
-    root = tmp_path_factory.mktemp("scored-home")
-    population = simulate(SimulationConfig(users=400, months=12, seed=11))
-    as_of = population.config.as_of
-    lake = ParquetLake(root / "lake")
-    populate_lake(population, lake, key=KEY, work_dir=root / "sim", clock=FixedClock(as_of))
-    shutil.rmtree(root / "sim")
-    engine = DuckDBEngine(threads=1)
-    earlier = as_of - timedelta(days=180)
-    data = lake_dataset(
-        engine.features(lake, earlier),
-        engine.labels(lake, earlier, as_of),
-        source="service tests",
-    )
-    trained = train(data, cv=2, repeats=1, seed=3)
-    registry = ModelRegistry(root / "models")
-    doc = registry.register(trained, as_of, {"as_of": earlier.date().isoformat()})
-    registry.promote(doc.version, as_of)
-    model, _ = registry.load()
-    history = ScoreHistory(root / "scores")
-    scores = score_people(engine, lake, history, model, doc.version, as_of)
-    history.write(scores)
-    scored = set(scores.column("user_id").to_pylist())
-    users = [
-        u
-        for u in population.users.column("user_id").to_pylist()
-        if pseudonymize_value(KEY, "user_id", u) in scored
-    ]
-    return ScoredHome(root=root, as_of=as_of, users=users, scores=scores)
 
 
 def _postgres_database() -> Iterator[str]:

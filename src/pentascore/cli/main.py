@@ -26,7 +26,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from pentascore.cli import model_commands, service_commands
+from pentascore.cli import explain_commands, model_commands, service_commands
 from pentascore.cli.common import (
     Context,
     as_of_and_engine,
@@ -57,6 +57,7 @@ lake_app = typer.Typer(help="Look into the event lake.", no_args_is_help=True)
 app.add_typer(lake_app, name="lake")
 model_commands.register(app)
 service_commands.register(app)
+explain_commands.register(app)
 
 
 @app.callback()

@@ -8,6 +8,7 @@ from datetime import datetime
 import duckdb
 import pyarrow as pa
 
+from pentascore.events.schema import LAKE_SCHEMA
 from pentascore.features.catalog import CATALOG
 from pentascore.features.engine import SCORES_SCHEMA
 from pentascore.features.spec import FeatureSpec
@@ -32,13 +33,19 @@ class DuckDBEngine:
         self.threads = threads
         self.memory_limit = memory_limit
 
-    def _connect(self, lake: ParquetLake) -> duckdb.DuckDBPyConnection:
+    def _connect(
+        self, lake: ParquetLake, extra: pa.Table | None = None
+    ) -> duckdb.DuckDBPyConnection:
         con = duckdb.connect()
         if self.threads is not None:
             con.execute(f"SET threads = {int(self.threads)}")
         if self.memory_limit is not None:
             con.execute("SET memory_limit = ?", [self.memory_limit])
-        con.execute(f"CREATE VIEW lake AS SELECT * FROM {lake.events_sql(con)}")
+        relation = f"SELECT * FROM {lake.events_sql(con)}"
+        if extra is not None:
+            con.register("extra_events", extra.cast(LAKE_SCHEMA))
+            relation += " UNION ALL BY NAME SELECT * FROM extra_events"
+        con.execute(f"CREATE VIEW lake AS {relation}")
         return con
 
     def features(
@@ -48,10 +55,11 @@ class DuckDBEngine:
         specs: Sequence[FeatureSpec] = CATALOG,
         previous_scores: pa.Table | None = None,
         users: Sequence[str] | None = None,
+        extra: pa.Table | None = None,
     ) -> pa.Table:
         """One row per person with an event before ``as_of`` (of ``users``, when given), one
-        column per feature."""
-        con = self._connect(lake)
+        column per feature; ``extra`` events count as if they were in the lake."""
+        con = self._connect(lake, extra)
         try:
             scores = previous_scores if previous_scores is not None else SCORES_SCHEMA.empty_table()
             con.register("previous_scores", scores.select(["user_id", "score"]))

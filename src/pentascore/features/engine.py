@@ -21,7 +21,8 @@ class FeatureEngine(Protocol):
 
     Every engine runs the same query from `pentascore.features.sql`, rendered in its dialect,
     and returns the same Arrow table: ``user_id`` then one float64 column per feature, a row
-    per person with an event before ``as_of``, ordered by ``user_id``.
+    per person with an event before ``as_of``, ordered by ``user_id``. ``extra`` (a
+    `LAKE_SCHEMA` table) is read as if it were in the lake: hypothetical events for a what-if.
     """
 
     name: str
@@ -33,6 +34,7 @@ class FeatureEngine(Protocol):
         specs: Sequence[FeatureSpec] = ...,
         previous_scores: pa.Table | None = None,
         users: Sequence[str] | None = None,
+        extra: pa.Table | None = None,
     ) -> pa.Table: ...
 
     def labels(self, lake: ParquetLake, as_of: datetime, until: datetime) -> pa.Table: ...

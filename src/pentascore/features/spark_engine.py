@@ -145,14 +145,18 @@ class SparkEngine:
         specs: Sequence[FeatureSpec] = CATALOG,
         previous_scores: pa.Table | None = None,
         users: Sequence[str] | None = None,
+        extra: pa.Table | None = None,
     ) -> pa.Table:
         """One row per person with an event before ``as_of`` (of ``users``, when given), one
-        column per feature."""
+        column per feature; ``extra`` events count as if they were in the lake."""
         scores = previous_scores if previous_scores is not None else SCORES_SCHEMA.empty_table()
         spark = self.session
         tag = uuid.uuid4().hex  # views of their own, so that queries may run side by side
         lake_view, scores_view = f"lake_{tag}", f"previous_scores_{tag}"
-        self._lake_frame(spark, lake).createOrReplaceTempView(lake_view)
+        frame = self._lake_frame(spark, lake)
+        if extra is not None:
+            frame = frame.unionByName(spark.createDataFrame(extra.cast(LAKE_SCHEMA)))
+        frame.createOrReplaceTempView(lake_view)
         scores = scores.select(["user_id", "score"]).cast(SCORES_SCHEMA)
         spark.createDataFrame(scores).createOrReplaceTempView(scores_view)
         try:

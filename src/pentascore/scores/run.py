@@ -20,9 +20,11 @@ def features_as_of(
     history: ScoreHistory,
     at: datetime,
     users: Sequence[str] | None = None,
+    extra: pa.Table | None = None,
 ) -> pa.Table:
-    """The catalogue's features as of ``at`` (of ``users``, when given), with the last earlier
-    score run's scores feeding the friends'-score feature."""
+    """The catalogue's features as of ``at`` (of ``users``, when given; ``extra`` events read
+    as if in the lake), with the last earlier score run's scores feeding the friends'-score
+    feature."""
     previous = history.latest_before(at.date())
     return engine.features(
         lake,
@@ -31,6 +33,7 @@ def features_as_of(
         if previous is None
         else previous.select(["user_id", "score"]).cast(SCORES_SCHEMA),
         users=users,
+        extra=extra,
     )
 
 
@@ -42,8 +45,9 @@ def score_people(
     version: str,
     at: datetime,
     users: Sequence[str] | None = None,
+    extra: pa.Table | None = None,
 ) -> pa.Table:
     """Scores as of ``at`` of everyone in the lake, or of ``users``: a `SCORE_SCHEMA` table,
     empty when none of them has an event before ``at``."""
-    features = features_as_of(engine, lake, history, at, users)
+    features = features_as_of(engine, lake, history, at, users, extra)
     return score_table(model, version, features, at.date())

@@ -1,0 +1,1 @@
+"""Explanations: reason codes, what-if rescoring and the improvement plan."""

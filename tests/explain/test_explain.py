@@ -1,0 +1,163 @@
+"""Reason codes stay within what can be gained; what-if and the plan equal real rescorings
+of the lake with the actions' events ingested."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pentascore.core.clock import FixedClock
+from pentascore.core.dates import add_months
+from pentascore.core.errors import ConfigError
+from pentascore.core.types import Dimension
+from pentascore.events.pseudonym import pseudonymize_value
+from pentascore.explain.actions import ACTIONS, action_events
+from pentascore.explain.reasons import headroom, reasons
+from pentascore.explain.whatif import Explainer, NotScoreable
+from pentascore.features.catalog import CATALOG
+from pentascore.features.duckdb_engine import DuckDBEngine
+from pentascore.lake import ParquetLake
+from pentascore.lake.ingest import ingest_chunks, records_chunk
+from pentascore.model.registry import ModelRegistry
+from pentascore.scores.history import ScoreHistory
+from pentascore.scores.run import features_as_of, score_people
+from tests.conftest import KEY, NOW, ScoredHome
+
+
+def _explainer(root: Path) -> Explainer:
+    model, doc = ModelRegistry(root / "models").load()
+    return Explainer(
+        DuckDBEngine(threads=1),
+        ParquetLake(root / "lake"),
+        ScoreHistory(root / "scores"),
+        model,
+        doc.version,
+    )
+
+
+@pytest.fixture(scope="module")
+def explainer(scored_home: ScoredHome) -> Explainer:
+    return _explainer(scored_home.root)
+
+
+def _ref(user: str) -> str:
+    return pseudonymize_value(KEY, "user_id", user)
+
+
+def _overdue_people(explainer: Explainer, home: ScoredHome) -> list[str]:
+    refs = [_ref(u) for u in home.users[:120]]
+    return [
+        r
+        for r in refs
+        if any(
+            e["type"] == "bill" and e["paid_ts"] is None and (e["days_past_due"] or 0) >= 1
+            for e in explainer.events_of(r)
+        )
+    ]
+
+
+def test_reasons_never_exceed_the_distance_to_the_best_score(
+    explainer: Explainer, scored_home: ScoredHome
+) -> None:
+    sentences = {s.name: s.sentence for s in CATALOG}
+    features = features_as_of(explainer.engine, explainer.lake, explainer.history, NOW)
+    frame = features.select(explainer.model.feature_names).to_pandas()
+    scores, _ = explainer.model.score(frame)
+    lost = headroom(explainer.model, frame, frame)
+    counted = 0
+    for i in range(len(frame)):
+        found = reasons(explainer.model, frame.iloc[i], lost[i])
+        assert len(found) <= 5
+        assert sum(r.points_lost for r in found) <= 950 - scores[i]
+        main = [r.points_lost for r in found[:4]]
+        assert main == sorted(main, reverse=True)
+        for r in found:
+            counted += 1
+            assert r.points_lost > 0 and r.dimension is not Dimension.CONNECTIONS
+            assert r.text.startswith(sentences[r.feature].split("{value}")[0])
+    assert counted > len(frame)  # most people have reasons
+
+    # One person end to end: the same score as a rescoring, the same reasons.
+    user = _ref(scored_home.users[0])
+    explained = explainer.explain(user, NOW)
+    assert explained.score == explainer.score(user, NOW)["score"]
+    row = features.column("user_id").to_pylist().index(user)
+    assert explained.reasons == reasons(explainer.model, frame.iloc[row], lost[row])
+
+
+def _ingested(tmp_path: Path, home: ScoredHome, events: Any) -> Path:
+    """A copy of the home with the action events really ingested into its lake."""
+    root = tmp_path / "home"
+    shutil.copytree(home.root, root)
+    records = []
+    for row in events.to_pylist():
+        record = {
+            k: (v.isoformat() if isinstance(v, datetime) else v)
+            for k, v in row.items()
+            if v is not None and k not in ("batch_id", "ingested_at")
+        }
+        records.append(record)
+    report = ingest_chunks(
+        [records_chunk(records, "what-if")],
+        lake=ParquetLake(root / "lake"),
+        key=None,
+        rejects_dir=root / "rejects",
+        clock=FixedClock(NOW),
+        strict=True,
+    )
+    assert report.accepted == len(records)
+    return root
+
+
+def _rescored(root: Path, user: str, at: datetime) -> int:
+    model, doc = ModelRegistry(root / "models").load()
+    table = score_people(
+        DuckDBEngine(threads=1),
+        ParquetLake(root / "lake"),
+        ScoreHistory(root / "scores"),
+        model,
+        doc.version,
+        at,
+        [user],
+    )
+    return int(table.column("score")[0].as_py())
+
+
+def test_what_if_equals_a_real_rescoring(
+    explainer: Explainer, scored_home: ScoredHome, tmp_path: Path
+) -> None:
+    user = _overdue_people(explainer, scored_home)[0]
+    names = ["repay_and_repair", "pay_utilities_6m", "verify_education"]
+    predicted = explainer.what_if(user, NOW, names)
+    assert predicted.months == 6 and predicted.low <= predicted.predicted <= predicted.high
+    events = action_events(user, explainer.events_of(user), NOW, names)
+    root = _ingested(tmp_path, scored_home, events)
+    done = add_months(NOW, 6)
+    assert _rescored(root, user, done) == predicted.predicted
+    assert {_rescored(root, user, add_months(done, 1)), predicted.predicted} == {
+        predicted.low,
+        predicted.high,
+    }
+
+
+def test_the_plan_is_rescored_and_ranked(explainer: Explainer, scored_home: ScoredHome) -> None:
+    user = _overdue_people(explainer, scored_home)[0]
+    plan = explainer.plan(user, NOW)
+    assert plan and [s.points for s in plan] == sorted((s.points for s in plan), reverse=True)
+    for step in plan:
+        assert step.points > 0 and step.action in ACTIONS
+        done = add_months(NOW, step.months)
+        extra = action_events(user, explainer.events_of(user), NOW, [step.action])
+        gain = explainer.score(user, done, extra)["score"] - explainer.score(user, done)["score"]
+        assert gain == step.points
+
+
+def test_unknown_actions_and_unknown_people(explainer: Explainer) -> None:
+    with pytest.raises(ConfigError, match="actions must be among"):
+        explainer.what_if("0" * 32, NOW, ["win_the_lottery"])
+    with pytest.raises(NotScoreable):
+        explainer.explain("0" * 32, NOW)
