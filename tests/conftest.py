@@ -38,8 +38,10 @@ def lake(tmp_path: Path) -> ParquetLake:
 class ScoredHome:
     root: Path
     as_of: datetime
-    users: list[str]  # the platform's ids, as partners know them
+    users: list[str]  # the platform's ids of the people scored, as partners know them
+    everyone: list[str]  # the platform's ids of every simulated person
     scores: pa.Table  # the batch run, by pseudonym
+    joined: dict[str, datetime]  # pseudonym -> when the simulated person joined
 
 
 @pytest.fixture(scope="session")
@@ -71,4 +73,19 @@ def scored_home(tmp_path_factory: pytest.TempPathFactory) -> ScoredHome:
         for u in population.users.column("user_id").to_pylist()
         if pseudonymize_value(KEY, "user_id", u) in scored
     ]
-    return ScoredHome(root=root, as_of=as_of, users=users, scores=scores)
+    joined = {
+        pseudonymize_value(KEY, "user_id", u): t
+        for u, t in zip(
+            population.users.column("user_id").to_pylist(),
+            population.users.column("joined_at").to_pylist(),
+            strict=True,
+        )
+    }
+    return ScoredHome(
+        root=root,
+        as_of=as_of,
+        users=users,
+        everyone=population.users.column("user_id").to_pylist(),
+        scores=scores,
+        joined=joined,
+    )

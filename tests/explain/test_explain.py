@@ -24,7 +24,7 @@ from pentascore.lake import ParquetLake
 from pentascore.lake.ingest import ingest_chunks, records_chunk
 from pentascore.model.registry import ModelRegistry
 from pentascore.scores.history import ScoreHistory
-from pentascore.scores.run import features_as_of, score_people
+from pentascore.scores.run import features_as_of, score_people, thin_files
 from tests.conftest import KEY, NOW, ScoredHome
 
 
@@ -161,3 +161,13 @@ def test_unknown_actions_and_unknown_people(explainer: Explainer) -> None:
         explainer.what_if("0" * 32, NOW, ["win_the_lottery"])
     with pytest.raises(NotScoreable):
         explainer.explain("0" * 32, NOW)
+
+
+def test_a_thin_file_is_not_explained_but_told_what_it_needs(
+    explainer: Explainer, scored_home: ScoredHome
+) -> None:
+    thin = thin_files(explainer.engine, explainer.lake, NOW)
+    assert thin
+    with pytest.raises(NotScoreable, match="not enough data to score") as refused:
+        explainer.explain(thin[0].user_id, NOW)
+    assert refused.value.needs == thin[0].needs

@@ -23,6 +23,7 @@ import pytest
 from pentascore.core.clock import FixedClock
 from pentascore.core.dates import add_months
 from pentascore.core.errors import ConfigError
+from pentascore.events.schema import LAKE_SCHEMA
 from pentascore.features.catalog import CATALOG
 from pentascore.features.duckdb_engine import DuckDBEngine
 from pentascore.features.spark_engine import SparkEngine
@@ -139,6 +140,40 @@ def test_features_with_previous_scores_equal_duckdb(sim_lake: SimLake, spark: Sp
     want = duckdb.features(sim_lake.lake, at, previous_scores=scores)
     assert pc.count(want.column("cn_friends_mean_score")).as_py() > 50
     assert_same_table(want, spark.features(sim_lake.lake, at, previous_scores=scores))
+
+
+@pytest.mark.spark
+@needs_java
+def test_depth_chosen_people_and_extra_events_equal_duckdb(
+    sim_lake: SimLake, spark: SparkEngine
+) -> None:
+    duckdb = DuckDBEngine()
+    lake, at = sim_lake.lake, sim_lake.as_of
+    assert spark.depth(lake, at).equals(duckdb.depth(lake, at))
+    people = duckdb.features(lake, at, specs=CATALOG[:1]).column("user_id").to_pylist()[:7]
+    # Hypothetical events: a donation by each of these people, ten days after the as-of date.
+    shifted = pa.Table.from_pylist(
+        [
+            {
+                "event_id": f"extra-{i}",
+                "user_id": user,
+                "type": "charity",
+                "kind": "donation",
+                "amount": 500,
+                "currency": "CNY",
+                "ts": at + timedelta(days=10),
+                "batch_id": "extra",
+                "ingested_at": at,
+            }
+            for i, user in enumerate(people)
+        ],
+        schema=LAKE_SCHEMA,
+    )
+    later = at + timedelta(days=40)
+    want = duckdb.features(lake, later, users=people, extra=shifted)
+    assert want.num_rows == len(people)
+    assert_same_table(want, spark.features(lake, later, users=people, extra=shifted))
+    assert not want.equals(duckdb.features(lake, later, users=people))
 
 
 @pytest.mark.spark

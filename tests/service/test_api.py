@@ -16,7 +16,7 @@ from pentascore.lake import ParquetLake
 from pentascore.model.registry import ModelRegistry
 from pentascore.scores.history import ScoreHistory
 from pentascore.scores.run import score_people
-from pentascore.service.db import AuditEntry, Database, Inquiry
+from pentascore.service.db import AuditEntry, Database, Inquiry, Refresh
 from pentascore.service.inquiry_export import export_inquiries
 from tests.conftest import KEY
 from tests.service.conftest import ScoredHome, World, make_world
@@ -206,7 +206,7 @@ def test_my_score_and_history(world: World) -> None:
     assert actions.count("score.viewed") == 1 and actions.count("history.viewed") == 1
     # Someone the lake has never heard of has no score.
     unknown = w.client.get("/v1/me/score", headers=w.me("nobody-at-all"))
-    assert unknown.status_code == 404 and unknown.json()["error"] == "no_score"
+    assert unknown.status_code == 404 and unknown.json()["error"] == "no_data"
 
 
 def test_refresh_once_a_month_through_the_batch_path(world: World) -> None:
@@ -246,6 +246,23 @@ def test_refresh_once_a_month_through_the_batch_path(world: World) -> None:
     assert int(refused.headers["Retry-After"]) >= 1
     w.clock.set(w.clock.now().replace(month=12, day=1))
     assert w.client.post("/v1/me/score/refresh", headers=me).status_code == 200
+
+
+def test_a_thin_file_is_told_what_it_needs(world: World) -> None:
+    w = world
+    recent = max(w.home.joined.values())
+    newcomer = next(u for u in w.home.everyone if w.home.joined[_ref(u)] == recent)
+    me = w.me(newcomer)
+    refused = w.client.post("/v1/me/score/refresh", headers=me)
+    assert refused.status_code == 404, refused.text
+    body = refused.json()
+    assert body["error"] == "not_enough_data" and body["needs"]
+    assert "days old" in body["needs"][0]
+    mine = w.client.get("/v1/me/score", headers=me).json()
+    assert mine["error"] == "not_enough_data" and mine["needs"] == body["needs"]
+    # Nothing was used up: the refresh stays available for when the file is deep enough.
+    with w.database.session() as session:
+        assert session.scalar(sa.select(sa.func.count()).select_from(Refresh)) == 0
 
 
 def test_events_over_http(world: World) -> None:

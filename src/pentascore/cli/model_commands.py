@@ -208,8 +208,8 @@ def score(
     """Score everyone in the lake as of a date and add the run to the score history."""
     from pentascore.model.registry import ModelRegistry
     from pentascore.model.scale import BAND_NAMES
-    from pentascore.scores.batch import score_table
     from pentascore.scores.history import ScoreHistory
+    from pentascore.scores.run import score_people, thin_files
     from pentascore.service.db import open_database
     from pentascore.service.inquiry_export import export_inquiries
     from pentascore.service.published import publish
@@ -224,13 +224,15 @@ def score(
         export_inquiries(
             database, ParquetLake(c.settings.lake_dir), c.settings.rejects_dir, SystemClock()
         )
-        with c.errors.status(f"features as of {at:%Y-%m-%d} ..."):
-            features = _features_as_of(c, chosen, at)
-        if features.num_rows == 0:
-            raise ModelError(f"the lake has no events before {at:%Y-%m-%d}: no one to score.")
-        with c.errors.status(f"scoring {features.num_rows:,} people with {doc.version} ..."):
-            scores = score_table(loaded, doc.version, features, at.date())
-            path = history.write(scores)
+        lake = ParquetLake(c.settings.lake_dir)
+        with c.errors.status(f"features and scores as of {at:%Y-%m-%d} with {doc.version} ..."):
+            scores = score_people(chosen, lake, history, loaded, doc.version, at)
+            thin = len(thin_files(chosen, lake, at))
+        if scores.num_rows == 0:
+            raise ModelError(
+                f"no one in the lake is scoreable as of {at:%Y-%m-%d} ({thin:,} thin files)."
+            )
+        path = history.write(scores)
         with c.errors.status(f"publishing {scores.num_rows:,} scores to the service ..."):
             published = publish(database, scores, SystemClock().now())
     except (ConfigError, ModelError, LakeError) as exc:
@@ -248,6 +250,7 @@ def score(
         "bands": by_band,
         "file": str(path),
         "published": published,
+        "thin_files": thin,
     }
     if as_json:
         emit_json(summary)
@@ -255,7 +258,7 @@ def score(
     c.console.print(
         f"scored [bold]{summary['users']:,}[/bold] people as of {summary['as_of']} with "
         f"{doc.version}: mean {summary['mean_score']}, range {summary['min_score']}-"
-        f"{summary['max_score']} -> {path}"
+        f"{summary['max_score']} -> {path}; {thin:,} thin files not scored"
     )
     bands_table = Table("band", "people", "share")
     for name, count in by_band.items():

@@ -28,11 +28,16 @@ from pentascore.lake.store import ParquetLake
 from pentascore.model.train import Model
 from pentascore.scores.batch import score_table
 from pentascore.scores.history import ScoreHistory
-from pentascore.scores.run import features_as_of
+from pentascore.scores.run import features_as_of, thin_files
 
 
 class NotScoreable(ConfigError):
-    """The person has no events before the date: there is nothing to score."""
+    """The person cannot be scored: no events, or a thin file (``needs`` says what would
+    make them scoreable)."""
+
+    def __init__(self, message: str, needs: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.needs = needs or []
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,14 @@ class Explainer:
         rows: Rows = table.to_pylist()
         return rows
 
+    def check_scoreable(self, user: str, at: datetime) -> None:
+        """Raises `NotScoreable` for a thin file, with what would make it scoreable."""
+        thin = thin_files(self.engine, self.lake, at, [user])
+        if thin:
+            raise NotScoreable(
+                "not enough data to score: " + " ".join(thin[0].needs), thin[0].needs
+            )
+
     def _features(self, user: str, at: datetime, extra: pa.Table | None) -> pa.Table:
         return features_as_of(self.engine, self.lake, self.history, at, [user], extra)
 
@@ -99,6 +112,7 @@ class Explainer:
             raise ConfigError(
                 f"actions must be among {', '.join(ACTIONS)}; got {', '.join(unknown) or 'none'}."
             )
+        self.check_scoreable(user, at)
         now = self.score(user, at)["score"]
         extra = action_events(user, self.events_of(user), at, names)
         months = max(ACTIONS[n].months for n in names)
@@ -129,6 +143,7 @@ class Explainer:
         return sorted(steps, key=lambda s: (-s.points, s.months, s.action))
 
     def explain(self, user: str, at: datetime, *, connections: bool = False) -> Explanation:
+        self.check_scoreable(user, at)
         features = self._features(user, at, None)
         scored = score_table(self.model, self.version, features, at.date())
         if scored.num_rows == 0:

@@ -10,9 +10,9 @@ import pyarrow as pa
 
 from pentascore.events.schema import LAKE_SCHEMA
 from pentascore.features.catalog import CATALOG
-from pentascore.features.engine import SCORES_SCHEMA
+from pentascore.features.engine import DEPTH_SCHEMA, SCORES_SCHEMA
 from pentascore.features.spec import FeatureSpec
-from pentascore.features.sql import DUCKDB, feature_sql, label_sql
+from pentascore.features.sql import DUCKDB, depth_sql, feature_sql, label_sql
 from pentascore.lake.store import ParquetLake
 
 
@@ -72,5 +72,16 @@ class DuckDBEngine:
         con = self._connect(lake)
         try:
             return con.sql(label_sql(DUCKDB, as_of, until)).to_arrow_table()
+        finally:
+            con.close()
+
+    def depth(
+        self, lake: ParquetLake, as_of: datetime, users: Sequence[str] | None = None
+    ) -> pa.Table:
+        """Each person's oldest and latest own event before ``as_of``, as ages in days."""
+        con = self._connect(lake)
+        try:
+            table = con.sql(depth_sql(DUCKDB, as_of, users=users)).to_arrow_table()
+            return table.cast(DEPTH_SCHEMA)
         finally:
             con.close()

@@ -14,6 +14,14 @@ from pentascore.lake.store import ParquetLake
 
 # Last run's scores, which the connections features read (friends' mean score).
 SCORES_SCHEMA = pa.schema([pa.field("user_id", pa.string()), pa.field("score", pa.float64())])
+# How deep each person's file is (the thin-file rule, `scores.run`).
+DEPTH_SCHEMA = pa.schema(
+    [
+        pa.field("user_id", pa.string()),
+        pa.field("file_age_days", pa.float64()),
+        pa.field("last_activity_days", pa.float64()),
+    ]
+)
 
 
 class FeatureEngine(Protocol):
@@ -38,6 +46,12 @@ class FeatureEngine(Protocol):
     ) -> pa.Table: ...
 
     def labels(self, lake: ParquetLake, as_of: datetime, until: datetime) -> pa.Table: ...
+
+    def depth(
+        self, lake: ParquetLake, as_of: datetime, users: Sequence[str] | None = None
+    ) -> pa.Table:
+        """`DEPTH_SCHEMA`: each person's oldest and latest own event before ``as_of``."""
+        ...
 
 
 def _duckdb(options: dict[str, str]) -> FeatureEngine:

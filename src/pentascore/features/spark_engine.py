@@ -23,9 +23,9 @@ import pyarrow as pa
 from pentascore.core.errors import ConfigError
 from pentascore.events.schema import LAKE_SCHEMA
 from pentascore.features.catalog import CATALOG
-from pentascore.features.engine import SCORES_SCHEMA
+from pentascore.features.engine import DEPTH_SCHEMA, SCORES_SCHEMA
 from pentascore.features.spec import FeatureSpec
-from pentascore.features.sql import SPARK, feature_sql, label_sql
+from pentascore.features.sql import SPARK, depth_sql, feature_sql, label_sql
 from pentascore.lake.store import ParquetLake
 
 if TYPE_CHECKING:
@@ -176,6 +176,19 @@ class SparkEngine:
         try:
             sql = label_sql(SPARK, as_of, until, lake=lake_view)
             return _to_arrow(spark.sql(sql), LABELS_SCHEMA)
+        finally:
+            spark.catalog.dropTempView(lake_view)
+
+    def depth(
+        self, lake: ParquetLake, as_of: datetime, users: Sequence[str] | None = None
+    ) -> pa.Table:
+        """Each person's oldest and latest own event before ``as_of``, as ages in days."""
+        spark = self.session
+        lake_view = f"lake_{uuid.uuid4().hex}"
+        self._lake_frame(spark, lake).createOrReplaceTempView(lake_view)
+        try:
+            sql = depth_sql(SPARK, as_of, lake=lake_view, users=users)
+            return _to_arrow(spark.sql(sql), DEPTH_SCHEMA)
         finally:
             spark.catalog.dropTempView(lake_view)
 

@@ -258,6 +258,26 @@ def label_sql(dialect: Dialect, as_of: datetime, until: datetime, *, lake: str =
     """
 
 
+def depth_sql(
+    dialect: Dialect, as_of: datetime, *, lake: str = "lake", users: Sequence[str] | None = None
+) -> str:
+    """How deep each person's file is as of ``as_of``: the age in days of their oldest event
+    and of their latest one. Inquiries are partners' reads, not the person's activity, and do
+    not count."""
+    as_of_us = _micros(as_of)
+    at = dialect.timestamp(as_of)
+    only = "" if users is None else f" AND user_id IN ({_string_list(users)})"
+    return f"""
+    SELECT user_id,
+           CAST(max({expand("$age(ts)", dialect, as_of_us)}) AS DOUBLE) AS file_age_days,
+           CAST(min({expand("$age(ts)", dialect, as_of_us)}) AS DOUBLE) AS last_activity_days
+    FROM {lake}
+    WHERE ts < {at} AND type <> 'inquiry'{only}
+    GROUP BY user_id
+    ORDER BY user_id
+    """
+
+
 def _string_list(values: Sequence[str]) -> str:
     if not values:
         return "NULL"

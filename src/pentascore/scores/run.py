@@ -1,9 +1,17 @@
-"""Scoring people from the lake: the one path the batch run and a person's refresh share."""
+"""Scoring people from the lake: the one path the batch run and a person's refresh share.
+
+Thin files are not scored. Like FICO's minimum scoring criteria, a person is scored only when
+their file has a record at least 6 months old (`MIN_FILE_AGE_DAYS`) and some activity of
+their own in the last 6 months (`MAX_QUIET_DAYS`; partners' score reads do not count). Anyone
+else gets "not enough data to score" and what would make them scoreable, rather than a
+number that would mostly reflect the model's defaults.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
 import pyarrow as pa
 
@@ -37,6 +45,55 @@ def features_as_of(
     )
 
 
+MIN_FILE_AGE_DAYS = 183
+MAX_QUIET_DAYS = 183
+
+
+@dataclass(frozen=True)
+class ThinFile:
+    """Why a person is not scored as of ``at``, and what would change that."""
+
+    user_id: str
+    file_age_days: float
+    last_activity_days: float
+    at: datetime
+
+    @property
+    def needs(self) -> list[str]:
+        out = []
+        if self.file_age_days < MIN_FILE_AGE_DAYS:
+            ready = (self.at + timedelta(days=MIN_FILE_AGE_DAYS - self.file_age_days)).date()
+            out.append(
+                f"your oldest record is {int(self.file_age_days)} days old; a file needs one "
+                f"at least {MIN_FILE_AGE_DAYS} days old, which yours will be on {ready}."
+            )
+        if self.last_activity_days > MAX_QUIET_DAYS:
+            out.append(
+                f"nothing of yours has happened in the last {MAX_QUIET_DAYS} days: any "
+                "repayment, payment or bill from now on makes your file current."
+            )
+        return out
+
+    @property
+    def scoreable_on(self) -> date | None:
+        """When the file will be old enough, if age is all it lacks."""
+        if self.last_activity_days > MAX_QUIET_DAYS:
+            return None
+        return (self.at + timedelta(days=max(0.0, MIN_FILE_AGE_DAYS - self.file_age_days))).date()
+
+
+def thin_files(
+    engine: FeatureEngine, lake: ParquetLake, at: datetime, users: Sequence[str] | None = None
+) -> list[ThinFile]:
+    """Everyone (or each of ``users``) with events before ``at`` whose file is too thin."""
+    depth = engine.depth(lake, at, users).to_pylist()
+    return [
+        ThinFile(d["user_id"], d["file_age_days"], d["last_activity_days"], at)
+        for d in depth
+        if d["file_age_days"] < MIN_FILE_AGE_DAYS or d["last_activity_days"] > MAX_QUIET_DAYS
+    ]
+
+
 def score_people(
     engine: FeatureEngine,
     lake: ParquetLake,
@@ -47,7 +104,11 @@ def score_people(
     users: Sequence[str] | None = None,
     extra: pa.Table | None = None,
 ) -> pa.Table:
-    """Scores as of ``at`` of everyone in the lake, or of ``users``: a `SCORE_SCHEMA` table,
-    empty when none of them has an event before ``at``."""
+    """Scores as of ``at`` of everyone in the lake, or of ``users``, but thin files: a
+    `SCORE_SCHEMA` table, empty when none of them is scoreable."""
     features = features_as_of(engine, lake, history, at, users, extra)
+    thin = {t.user_id for t in thin_files(engine, lake, at, users)}
+    if thin:
+        keep = [u not in thin for u in features.column("user_id").to_pylist()]
+        features = features.filter(pa.array(keep, pa.bool_()))
     return score_table(model, version, features, at.date())

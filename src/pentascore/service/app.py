@@ -409,7 +409,7 @@ def _routes(app: FastAPI) -> None:
         with svc.database.session() as session:
             row = latest(session, me)
             if row is None:
-                raise Refused(404, NO_SCORE, "you have no score yet.")
+                raise svc.rescorer.unscoreable(me, now)
             audit(session, now, "consumer", "score.viewed", me)
             return _my_score(row)
 

@@ -12,7 +12,7 @@ from pentascore.features.engine import FeatureEngine
 from pentascore.lake.store import ParquetLake
 from pentascore.model.registry import ModelRegistry
 from pentascore.scores.history import ScoreHistory
-from pentascore.scores.run import score_people
+from pentascore.scores.run import score_people, thin_files
 from pentascore.service.authorizations import audit
 from pentascore.service.db import Database, PublishedScore, Refresh
 from pentascore.service.errors import Refused
@@ -26,6 +26,18 @@ class Rescorer:
     lake: ParquetLake
     history: ScoreHistory
     registry: ModelRegistry
+
+    def unscoreable(self, user_ref: str, at: datetime) -> Refused:
+        """Why the person has no score: a thin file (and what it needs), or no events."""
+        thin = thin_files(self.engine, self.lake, at, [user_ref])
+        if thin:
+            return Refused(
+                404,
+                "not_enough_data",
+                "not enough data to score you yet: " + " ".join(thin[0].needs),
+                needs=thin[0].needs,
+            )
+        return Refused(404, "no_data", "there are no events about you yet, so nothing to score.")
 
     def score(self, user_refs: list[str], at: datetime) -> pa.Table:
         model, doc = self.registry.load()
@@ -55,9 +67,7 @@ def refresh(database: Database, rescorer: Rescorer, user_ref: str, now: datetime
         raise used
     scores = rescorer.score([user_ref], now)
     if scores.num_rows == 0:
-        raise Refused(
-            404, "no_data", "there are no events about you yet, so there is nothing to score."
-        )
+        raise rescorer.unscoreable(user_ref, now)
     row = scores.to_pylist()[0]
     row["user_ref"] = row.pop("user_id")
     try:

@@ -43,6 +43,9 @@ class Problem(BaseModel):
     message: str
     opens: str | None = Field(default=None, description="When a refused action opens again.")
     retry_after: float | None = Field(default=None, description="Seconds to wait (429).")
+    needs: list[str] | None = Field(
+        default=None, description="What would make a thin file scoreable (not_enough_data)."
+    )
 
 
 class Page(BaseModel, Generic[T]):
