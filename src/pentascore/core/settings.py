@@ -68,6 +68,20 @@ class Settings(BaseSettings):
         description="How often the service writes recorded score reads to the lake as inquiries.",
     )
 
+    repair_max_amount: int = Field(
+        default=1_000_000,
+        ge=0,
+        description=(
+            "Overdue repair policy: the largest bill (minor units) that can be repaired once "
+            "repaid in full (default 10,000.00, as in the PBOC's 2025 scheme)."
+        ),
+    )
+    repair_max_days_to_repay: int = Field(
+        default=365,
+        ge=0,
+        description="Overdue repair policy: repaid in full at most this many days after due.",
+    )
+
     @property
     def database(self) -> str:
         """The database URL in use."""

@@ -175,6 +175,42 @@ class Refresh(Base):
     model: Mapped[str | None] = mapped_column(sa.String(ID), default=None)
 
 
+class Repair(Base):
+    """A person's request to repair an overdue record they have repaid, and its answer.
+
+    A granted repair also grants one extra refresh (``refresh_used`` until it is taken)."""
+
+    __tablename__ = "repairs"
+    __table_args__ = (sa.Index(None, "user_ref", "id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_ref: Mapped[str] = mapped_column(sa.String(REF))
+    event_id: Mapped[str] = mapped_column(sa.String(ID * 4))
+    asked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(sa.String(16))
+    reason: Mapped[str | None] = mapped_column(sa.String(500), default=None)
+    correction_event_id: Mapped[str | None] = mapped_column(sa.String(ID * 4), default=None)
+    refresh_used: Mapped[bool] = mapped_column(default=False)
+
+
+class Dispute(Base):
+    """A person contests one of their records; an operator upholds or rejects it by the
+    deadline. The row keeps the last state; `audit_log` keeps every step."""
+
+    __tablename__ = "disputes"
+    __table_args__ = (sa.Index(None, "status", "due_at"), sa.Index(None, "user_ref", "id"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_ref: Mapped[str] = mapped_column(sa.String(REF))
+    event_id: Mapped[str] = mapped_column(sa.String(ID * 4))
+    reason: Mapped[str] = mapped_column(sa.String(2000))
+    status: Mapped[str] = mapped_column(sa.String(16))
+    filed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    operator_note: Mapped[str | None] = mapped_column(sa.String(2000), default=None)
+    correction_event_id: Mapped[str | None] = mapped_column(sa.String(ID * 4), default=None)
+    new_score: Mapped[int | None] = mapped_column(default=None)
+
+
 class AuditEntry(Base):
     """Everything else that touches a person's data or consent: who, what, when."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 import pyarrow as pa
 import sqlalchemy as sa
@@ -14,8 +15,9 @@ from pentascore.model.registry import ModelRegistry
 from pentascore.scores.history import ScoreHistory
 from pentascore.scores.run import score_people, thin_files
 from pentascore.service.authorizations import audit
-from pentascore.service.db import Database, PublishedScore, Refresh
+from pentascore.service.db import Database, PublishedScore, Refresh, Repair
 from pentascore.service.errors import Refused
+from pentascore.service.repairs import REPAIRED
 
 
 @dataclass(frozen=True)
@@ -49,8 +51,9 @@ def next_month(day: date) -> date:
 
 
 def refresh(database: Database, rescorer: Rescorer, user_ref: str, now: datetime) -> PublishedScore:
-    """Rescores the person as of ``now`` and publishes it; refused (429) when this calendar
-    month's refresh is used, with the date the next one opens."""
+    """Rescores the person as of ``now`` and publishes it. Once per calendar month, plus one
+    extra right after each granted overdue repair; otherwise 429 with the date the next
+    refresh opens."""
     month = f"{now:%Y-%m}"
     opens = next_month(now.date()).isoformat()
     used = Refused(
@@ -63,24 +66,63 @@ def refresh(database: Database, rescorer: Rescorer, user_ref: str, now: datetime
         taken = session.scalar(
             sa.select(Refresh.id).where(Refresh.user_ref == user_ref, Refresh.month == month)
         )
-    if taken is not None:
+        credit = None
+        if taken is not None:
+            credit = session.scalar(
+                sa.select(Repair.id)
+                .where(
+                    Repair.user_ref == user_ref,
+                    Repair.status == REPAIRED,
+                    Repair.refresh_used.is_(False),
+                )
+                .order_by(Repair.id)
+                .limit(1)
+            )
+    if taken is not None and credit is None:
         raise used
-    scores = rescorer.score([user_ref], now)
-    if scores.num_rows == 0:
-        raise rescorer.unscoreable(user_ref, now)
-    row = scores.to_pylist()[0]
-    row["user_ref"] = row.pop("user_id")
+    row = rescore(rescorer, user_ref, now)
     try:
         with database.session() as session:
-            # The unique (user_ref, month) key settles two refreshes racing past the check.
-            session.add(
-                Refresh(
-                    user_ref=user_ref, month=month, at=now, score=row["score"], model=row["model"]
+            if credit is None:
+                # The unique (user_ref, month) key settles two refreshes racing past the check.
+                session.add(
+                    Refresh(
+                        user_ref=user_ref,
+                        month=month,
+                        at=now,
+                        score=row["score"],
+                        model=row["model"],
+                    )
                 )
-            )
-            session.flush()
+                session.flush()
+            else:
+                spent = session.execute(
+                    sa.update(Repair)
+                    .where(Repair.id == credit, Repair.refresh_used.is_(False))
+                    .values(refresh_used=True)
+                )
+                if spent.rowcount != 1:  # type: ignore[attr-defined]
+                    raise used
             published = session.merge(PublishedScore(**row, published_at=now))
-            audit(session, now, "consumer", "score.refreshed", user_ref, score=row["score"])
+            audit(
+                session,
+                now,
+                "consumer",
+                "score.refreshed",
+                user_ref,
+                score=row["score"],
+                after_repair=credit,
+            )
     except sa.exc.IntegrityError:
         raise used from None
     return published
+
+
+def rescore(rescorer: Rescorer, user_ref: str, now: datetime) -> dict[str, Any]:
+    """The person's score row as of ``now`` (``user_ref`` keyed), or why there is none."""
+    scores = rescorer.score([user_ref], now)
+    if scores.num_rows == 0:
+        raise rescorer.unscoreable(user_ref, now)
+    row: dict[str, Any] = scores.to_pylist()[0]
+    row["user_ref"] = row.pop("user_id")
+    return row

@@ -1,0 +1,182 @@
+"""Disputes: a person contests one of their records; an operator decides within 20 days.
+
+::
+
+    pending --uphold (fix or void the record, rescore, tell the person)--> upheld
+       +-----reject (the operator's explanation)-----------------------> rejected
+
+The dispute is visible as pending from the moment it is filed. Upholding writes a correction
+to the lake (new values for the record, or a void), rescores the person at once without
+using up their monthly refresh, and publishes the new score. Every step is also written to
+the audit log, so the whole history is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from pentascore.core.clock import Clock
+from pentascore.events.schema import COMMON_REQUIRED, PII_FIELDS
+from pentascore.lake.store import ParquetLake
+from pentascore.service.authorizations import audit
+from pentascore.service.corrections import current_record, write_correction
+from pentascore.service.db import Database, Dispute, PublishedScore
+from pentascore.service.errors import Refused
+from pentascore.service.refresh import Rescorer, rescore
+
+DISPUTE_DAYS = 20
+PENDING, UPHELD, REJECTED = "pending", "upheld", "rejected"
+# What a correction may not change: who and what the record is about.
+_FIXED = {*COMMON_REQUIRED, *PII_FIELDS, "supersedes", "void"}
+
+
+def dispute_event_id(dispute_id: int) -> str:
+    return f"pentascore-dispute-{dispute_id}"
+
+
+def file_dispute(
+    database: Database,
+    lake: ParquetLake,
+    clock: Clock,
+    user_ref: str,
+    event_id: str,
+    reason: str,
+) -> Dispute:
+    current_record(lake, user_ref, event_id)  # the person's own, current record
+    now = clock.now()
+    with database.session() as session:
+        open_ = session.scalar(
+            sa.select(Dispute.id).where(
+                Dispute.user_ref == user_ref,
+                Dispute.event_id == event_id,
+                Dispute.status == PENDING,
+            )
+        )
+        if open_ is not None:
+            raise Refused(409, "already_disputed", f"dispute {open_} about this record is open.")
+        dispute = Dispute(
+            user_ref=user_ref,
+            event_id=event_id,
+            reason=reason,
+            status=PENDING,
+            filed_at=now,
+            due_at=now + timedelta(days=DISPUTE_DAYS),
+        )
+        session.add(dispute)
+        session.flush()
+        audit(session, now, "consumer", "dispute.filed", user_ref, dispute_id=dispute.id)
+    return dispute
+
+
+@dataclass(frozen=True)
+class Queued:
+    dispute: Dispute
+    late: bool
+
+
+def queue(
+    database: Database, now: datetime, offset: int = 0, limit: int = 50
+) -> tuple[list[Queued], bool]:
+    """Pending disputes by deadline, so the late ones come first; and whether more follow."""
+    with database.session() as session:
+        rows = session.scalars(
+            sa.select(Dispute)
+            .where(Dispute.status == PENDING)
+            .order_by(Dispute.due_at, Dispute.id)
+            .offset(offset)
+            .limit(limit + 1)
+        ).all()
+    return [Queued(d, d.due_at < now) for d in rows[:limit]], len(rows) > limit
+
+
+def disputes_of(database: Database, user_ref: str) -> Sequence[Dispute]:
+    with database.session() as session:
+        return session.scalars(
+            sa.select(Dispute).where(Dispute.user_ref == user_ref).order_by(Dispute.id.desc())
+        ).all()
+
+
+def _pending(session: sa.orm.Session, dispute_id: int) -> Dispute:
+    dispute = session.get(Dispute, dispute_id, with_for_update=True)
+    if dispute is None:
+        raise Refused(404, "not_found", f"no dispute {dispute_id}.")
+    if dispute.status != PENDING:
+        raise Refused(409, "not_pending", f"dispute {dispute_id} is {dispute.status} already.")
+    return dispute
+
+
+def uphold(
+    database: Database,
+    lake: ParquetLake,
+    rejects_dir: Path,
+    clock: Clock,
+    rescorer: Rescorer,
+    dispute_id: int,
+    note: str,
+    *,
+    changes: dict[str, Any] | None = None,
+    void: bool = False,
+) -> Dispute:
+    """Upholds the dispute: fixes (``changes``) or voids the record, rescores the person and
+    publishes the new score."""
+    if void == bool(changes):
+        raise Refused(422, "fix_or_void", "uphold with either changes to the record or void.")
+    fixed = sorted(set(changes or {}) & _FIXED)
+    if fixed:
+        raise Refused(422, "fixed_field", f"a correction cannot change {', '.join(fixed)}.")
+    now = clock.now()
+    with database.session() as session:
+        dispute = _pending(session, dispute_id)
+        record = current_record(lake, dispute.user_ref, dispute.event_id)
+        dispute.correction_event_id = dispute_event_id(dispute.id)
+        write_correction(
+            lake,
+            rejects_dir,
+            clock,
+            record,
+            dispute.correction_event_id,
+            {"void": True} if void else dict(changes or {}),
+        )
+        dispute.status = UPHELD
+        dispute.decided_at = now
+        dispute.operator_note = note
+        try:
+            # As of just after the correction, which a point-in-time read sees only once its
+            # timestamp has passed.
+            row = rescore(rescorer, dispute.user_ref, now + timedelta(seconds=1))
+        except Refused:  # a file too thin to score once the record is gone: no new score
+            row = None
+        if row is not None:
+            session.merge(PublishedScore(**row, published_at=now))
+            dispute.new_score = row["score"]
+        audit(
+            session,
+            now,
+            "operator",
+            "dispute.upheld",
+            dispute.user_ref,
+            dispute_id=dispute.id,
+            note=note,
+            void=void,
+            changes=changes or {},
+            new_score=dispute.new_score,
+        )
+    return dispute
+
+
+def reject(database: Database, clock: Clock, dispute_id: int, note: str) -> Dispute:
+    """Rejects the dispute: the pending flag is lifted with the operator's explanation."""
+    now = clock.now()
+    with database.session() as session:
+        dispute = _pending(session, dispute_id)
+        dispute.status = REJECTED
+        dispute.decided_at = now
+        dispute.operator_note = note
+        audit(session, now, "operator", "dispute.rejected", dispute.user_ref, dispute_id=dispute.id)
+    return dispute

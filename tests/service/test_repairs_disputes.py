@@ -1,0 +1,290 @@
+"""Overdue repair and disputes as state machines over the service's functions, with an
+injected clock, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
+
+from pentascore.lake import ParquetLake
+from pentascore.service.db import AuditEntry, Base, Database, Dispute, PublishedScore
+from pentascore.service.disputes import (
+    DISPUTE_DAYS,
+    file_dispute,
+    queue,
+    reject,
+    uphold,
+)
+from pentascore.service.errors import Refused
+from pentascore.service.refresh import Rescorer, refresh
+from pentascore.service.repairs import RepairPolicy, ask_repair
+from tests.service.conftest import ScoredHome, World, make_world
+
+POLICY = RepairPolicy(max_amount=1_000_000, max_days_to_repay=365)
+
+
+def _rescorer(w: World) -> Rescorer:
+    rescorer = w.client.app.state.service.rescorer  # type: ignore[attr-defined]
+    assert isinstance(rescorer, Rescorer)
+    return rescorer
+
+
+def _bills(lake: ParquetLake) -> list[dict[str, Any]]:
+    return [e for e in lake.read(current=True).to_pylist() if e["type"] == "bill"]
+
+
+def _verdict(bill: dict[str, Any]) -> str | None:
+    """The policy, written again from its rules: the refusal code, or None to repair."""
+    if (bill["days_past_due"] or 0) < 1:
+        return "never_overdue"
+    if bill["repaired"]:
+        return "already_repaired"
+    if bill["paid_ts"] is None or (bill["paid_amount"] or 0) < bill["amount"]:
+        return "not_repaid"
+    if bill["amount"] > POLICY.max_amount:
+        return "over_policy_amount"
+    if (bill["paid_ts"] - bill["due_ts"]).days > POLICY.max_days_to_repay:
+        return "repaid_too_late"
+    return None
+
+
+def test_overdue_repair_follows_the_policy_and_grants_one_refresh(world: World) -> None:
+    w = world
+    lake = ParquetLake(w.settings.lake_dir)
+    bills = _bills(lake)
+    by_verdict: dict[str | None, dict[str, Any]] = {}
+    for bill in bills:
+        by_verdict.setdefault(_verdict(bill), bill)
+    assert {None, "never_overdue", "not_repaid"} <= by_verdict.keys()
+    for verdict, bill in by_verdict.items():
+        if verdict is None:
+            continue
+        with pytest.raises(Refused) as refused:
+            ask_repair(
+                w.database,
+                lake,
+                w.settings.rejects_dir,
+                w.clock,
+                POLICY,
+                bill["user_id"],
+                bill["event_id"],
+            )
+        assert refused.value.code == verdict
+
+    bill = by_verdict[None]
+    user = bill["user_id"]
+    repair = ask_repair(
+        w.database, lake, w.settings.rejects_dir, w.clock, POLICY, user, bill["event_id"]
+    )
+    assert repair.status == "repaired" and repair.correction_event_id
+    corrected = [e for e in _bills(lake) if e["event_id"] == repair.correction_event_id]
+    assert corrected and corrected[0]["repaired"] and corrected[0]["supersedes"] == bill["event_id"]
+    assert bill["event_id"] not in {e["event_id"] for e in _bills(lake)}
+    # Asking again about the repaired (current) record: already repaired.
+    with pytest.raises(Refused) as again:
+        ask_repair(
+            w.database,
+            lake,
+            w.settings.rejects_dir,
+            w.clock,
+            POLICY,
+            user,
+            repair.correction_event_id,
+        )
+    assert again.value.code == "already_repaired"
+
+    # This month's refresh, then the one extra the repair grants, then no more.
+    w.clock.set(w.clock.now() + timedelta(hours=1))
+    rescorer = _rescorer(w)
+    refresh(w.database, rescorer, user, w.clock.now())
+    refresh(w.database, rescorer, user, w.clock.now())
+    with pytest.raises(Refused) as used:
+        refresh(w.database, rescorer, user, w.clock.now())
+    assert used.value.code == "refresh_used"
+
+
+class DisputeMachine(RuleBasedStateMachine):
+    """File, uphold, reject and time passing in any order: the queue is always the pending
+    disputes by deadline with the late ones marked, a decision is made once, and every step
+    is in the audit log."""
+
+    def __init__(self, make: Any) -> None:
+        super().__init__()
+        self.make = make
+        self.status: dict[int, str] = {}
+        self.event_of: dict[int, str] = {}
+        self.steps = 0
+
+    @initialize()
+    def start(self) -> None:
+        self.w: World = self.make()
+        self.lake = ParquetLake(self.w.settings.lake_dir)
+        self.records = [
+            (e["user_id"], e["event_id"])
+            for e in self.lake.read(current=True).slice(0, 4000).to_pylist()
+            if e["type"] in ("bill", "utility_payment", "service_fulfillment")
+        ][:6]
+
+    @rule(which=st.integers(0, 5))
+    def file(self, which: int) -> None:
+        user, event = self.records[which]
+        pending = any(s == "pending" and self.event_of[i] == event for i, s in self.status.items())
+        try:
+            dispute = file_dispute(
+                self.w.database, self.lake, self.w.clock, user, event, "not mine"
+            )
+        except Refused as exc:
+            assert exc.code in ("already_disputed", "no_record")
+            assert exc.code != "already_disputed" or pending
+            return
+        assert not pending
+        assert dispute.due_at == dispute.filed_at + timedelta(days=DISPUTE_DAYS)
+        self.status[dispute.id] = "pending"
+        self.event_of[dispute.id] = event
+        self.steps += 1
+
+    def _decide(self, which: int, upholding: bool) -> None:
+        if not self.status:
+            return
+        dispute_id = sorted(self.status)[which % len(self.status)]
+        try:
+            if upholding:
+                decided = uphold(
+                    self.w.database,
+                    self.lake,
+                    self.w.settings.rejects_dir,
+                    self.w.clock,
+                    _rescorer(self.w),
+                    dispute_id,
+                    "checked: the record was wrong",
+                    void=True,
+                )
+            else:
+                decided = reject(self.w.database, self.w.clock, dispute_id, "the record stands")
+        except Refused as exc:
+            assert self.status[dispute_id] != "pending"
+            assert exc.code in ("not_pending", "no_record")
+            return
+        assert self.status[dispute_id] == "pending"
+        self.status[dispute_id] = decided.status
+        assert decided.status == ("upheld" if upholding else "rejected")
+        self.steps += 1
+        if upholding:
+            # The record is void: not current any more.
+            current = {e["event_id"] for e in self.lake.read(current=True).to_pylist()}
+            assert self.event_of[dispute_id] not in current
+
+    @rule(which=st.integers(0, 10))
+    def uphold(self, which: int) -> None:
+        self._decide(which, True)
+
+    @rule(which=st.integers(0, 10))
+    def reject(self, which: int) -> None:
+        self._decide(which, False)
+
+    @rule(days=st.sampled_from([1, 10, 19, 21]))
+    def time_passes(self, days: int) -> None:
+        self.w.clock.set(self.w.clock.now() + timedelta(days=days))
+
+    @invariant()
+    def queue_and_history(self) -> None:
+        if not hasattr(self, "w"):
+            return
+        now = self.w.clock.now()
+        queued, _ = queue(self.w.database, now, limit=200)
+        assert [q.dispute.id for q in queued] == sorted(
+            (i for i, s in self.status.items() if s == "pending"),
+            key=lambda i: (next(q.dispute.due_at for q in queued if q.dispute.id == i), i),
+        )
+        assert all(q.late == (q.dispute.due_at < now) for q in queued)
+        with self.w.database.session() as session:
+            logged = session.scalar(
+                sa.select(sa.func.count())
+                .select_from(AuditEntry)
+                .where(AuditEntry.action.like("dispute.%"))
+            )
+        assert logged == self.steps
+
+
+def _empty(database: Database) -> None:
+    with database.engine.begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(table.delete())
+
+
+def test_dispute_state_machine(scored_home: ScoredHome, database: Database, tmp_path: Path) -> None:
+    runs = iter(range(1_000_000))
+
+    def make() -> World:
+        _empty(database)
+        return make_world(scored_home, database, tmp_path / f"home-{next(runs)}")
+
+    run_state_machine_as_test(
+        lambda: DisputeMachine(make),
+        settings=settings(
+            max_examples=8,
+            stateful_step_count=12,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+        ),
+    )
+
+
+def test_an_upheld_dispute_rescores_and_publishes(world: World) -> None:
+    w = world
+    lake = ParquetLake(w.settings.lake_dir)
+    late = next(
+        b
+        for b in _bills(lake)
+        if (b["days_past_due"] or 0) >= 30
+        and b["user_id"] in set(w.home.scores.column("user_id").to_pylist())
+    )
+    dispute = file_dispute(w.database, lake, w.clock, late["user_id"], late["event_id"], "paid")
+    w.clock.set(w.clock.now() + timedelta(days=3))
+    decided = uphold(
+        w.database,
+        lake,
+        w.settings.rejects_dir,
+        w.clock,
+        _rescorer(w),
+        dispute.id,
+        "the bank confirmed it was paid on time",
+        changes={"days_past_due": 0},
+    )
+    assert decided.status == "upheld" and decided.new_score is not None
+    fixed = next(e for e in _bills(lake) if e["event_id"] == decided.correction_event_id)
+    assert fixed["days_past_due"] == 0 and fixed["supersedes"] == late["event_id"]
+    with w.database.session() as session:
+        latest = session.scalars(
+            sa.select(PublishedScore)
+            .where(PublishedScore.user_ref == late["user_id"])
+            .order_by(PublishedScore.as_of.desc())
+        ).first()
+        assert latest is not None and latest.score == decided.new_score
+        stored = session.get(Dispute, dispute.id)
+        assert stored is not None and stored.operator_note.startswith("the bank")
+    with pytest.raises(Refused) as bad:
+        uphold(
+            w.database,
+            lake,
+            w.settings.rejects_dir,
+            w.clock,
+            _rescorer(w),
+            dispute.id,
+            "again",
+            void=True,
+        )
+    assert bad.value.code == "not_pending"
