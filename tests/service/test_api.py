@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
+import numpy as np
 import sqlalchemy as sa
 
 from pentascore.core.types import Dimension
@@ -323,9 +324,12 @@ def test_allowed_reads_become_inquiry_events(world: World) -> None:
     inquiries = lake.read().filter(
         lake.read().column("type").to_numpy(zero_copy_only=False) == "inquiry"
     )
+    ids = inquiries.column("event_id").to_numpy(zero_copy_only=False)
+    ours = np.char.startswith(ids.astype(str), "pentascore-inquiry-")
     mine = inquiries.filter(
-        inquiries.column("user_id").to_numpy(zero_copy_only=False) == _ref(user)
+        (inquiries.column("user_id").to_numpy(zero_copy_only=False) == _ref(user)) & ours
     )
+    assert mine.num_rows == 3
     assert set(mine.column("partner_id").to_pylist()) == {w.hotel_id}
     assert set(mine.column("scenario").to_pylist()) == {"hotel"}
 

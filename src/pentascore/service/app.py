@@ -641,6 +641,11 @@ def create_app(
     app.add_exception_handler(Refused, _refused)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     _routes(app)
+    # Explanations and remedies live in their own module, which imports this one's
+    # dependencies: imported here, once this module is complete.
+    from pentascore.service.remedies import add_routes
+
+    add_routes(app)
     return app
 
 
