@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -13,10 +14,13 @@ import httpx2 as httpx
 from typer.testing import CliRunner
 
 from pentascore.cli.main import app
+from pentascore.core.clock import FixedClock
+from pentascore.lake import ParquetLake
 from pentascore.service.credentials import hash_secret
 from pentascore.service.db import Database, Partner
+from pentascore.service.disputes import file_dispute
 from tests.cli.conftest import last_json
-from tests.conftest import KEY
+from tests.conftest import KEY, NOW, ScoredHome
 
 
 def test_partners_and_consumers(runner: CliRunner, tmp_path: Path) -> None:
@@ -69,3 +73,37 @@ def test_serve_answers_over_http(tmp_path: Path) -> None:
         server.wait(timeout=30)
         if server.stderr is not None:
             server.stderr.close()
+
+
+def test_thresholds_and_the_dispute_queue(
+    runner: CliRunner, scored_home: ScoredHome, tmp_path: Path
+) -> None:
+    root = tmp_path / "home"
+    shutil.copytree(scored_home.root, root)
+    h = ["--home", str(root)]
+    partner = last_json(runner.invoke(app, [*h, "partners", "add", "Bikes", "--json"]).stdout)
+    marks = runner.invoke(
+        app, [*h, "partners", "threshold", str(partner["partner_id"]), "bike", "580", "--json"]
+    )
+    assert marks.exit_code == 0, marks.output
+    assert last_json(marks.stdout)["thresholds"]["bike"] == 580  # type: ignore[index]
+    bad = runner.invoke(app, [*h, "partners", "threshold", str(partner["partner_id"]), "x", "600"])
+    assert bad.exit_code == 2 and "scenario must be one of" in bad.stderr
+
+    database = Database(f"sqlite:///{root / 'state.db'}")
+    lake = ParquetLake(root / "lake")
+    user = str(scored_home.scores.column("user_id")[0])
+    record = next(e for e in lake.read(current=True).to_pylist() if e["user_id"] == user)
+    filed = file_dispute(database, lake, FixedClock(NOW), user, record["event_id"], "not mine")
+    queued = last_json(runner.invoke(app, [*h, "disputes", "list", "--json"]).stdout)
+    assert [d["dispute_id"] for d in queued["disputes"]] == [filed.id]  # type: ignore[attr-defined]
+    decided = runner.invoke(
+        app,
+        [*h, "disputes", "decide", str(filed.id), "--note", "it was not", "--reject", "--json"],
+    )
+    assert decided.exit_code == 0, decided.output
+    assert last_json(decided.stdout)["status"] == "rejected"
+    again = runner.invoke(
+        app, [*h, "disputes", "decide", str(filed.id), "--note", "x", "--uphold", "--void"]
+    )
+    assert again.exit_code == 2 and "not_pending" in again.stderr

@@ -24,6 +24,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(partners_app, name="partners")
     app.add_typer(consumers_app, name="consumers")
     app.add_typer(inquiries_app, name="inquiries")
+    app.add_typer(disputes_app, name="disputes")
 
 
 def serve(
@@ -190,3 +191,135 @@ def inquiries_export(
         emit_json({"exported": written})
         return
     c.console.print(f"wrote {written:,} inquiries to the lake")
+
+
+@partners_app.command("threshold")
+def partners_threshold(
+    ctx: typer.Context,
+    partner_id: Annotated[str, typer.Argument(help="The partner.")],
+    scenario: Annotated[str, typer.Argument(help="bike, power_bank, hotel, car_rental ...")],
+    threshold: Annotated[int, typer.Argument(help="The pass mark, 350-950.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Set a partner's pass mark for a scenario (the partner can also do it over HTTP)."""
+    from pentascore.service.db import open_database
+    from pentascore.service.errors import Refused
+    from pentascore.service.scenarios import set_threshold
+
+    c = ctx_of(ctx)
+    try:
+        marks = set_threshold(
+            open_database(c.settings.database), partner_id, scenario, threshold, SystemClock().now()
+        )
+    except Refused as exc:
+        raise fail(c.errors, exc.message) from exc
+    if as_json:
+        emit_json({"partner_id": partner_id, "thresholds": marks})
+        return
+    c.console.print(", ".join(f"{k} {v}" for k, v in marks.items()))
+
+
+disputes_app = typer.Typer(help="The operators' dispute queue.", no_args_is_help=True)
+
+
+@disputes_app.command("list")
+def disputes_list(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Pending disputes by deadline, the late ones first."""
+    from pentascore.service.db import open_database
+    from pentascore.service.disputes import queue
+
+    c = ctx_of(ctx)
+    now = SystemClock().now()
+    queued, _ = queue(open_database(c.settings.database), now, limit=200)
+    rows = [
+        {
+            "dispute_id": q.dispute.id,
+            "event_id": q.dispute.event_id,
+            "reason": q.dispute.reason,
+            "due_at": q.dispute.due_at.isoformat(),
+            "late": q.late,
+        }
+        for q in queued
+    ]
+    if as_json:
+        emit_json({"disputes": rows})
+        return
+    table = Table("dispute", "record", "reason", "due", "late")
+    for r in rows:
+        table.add_row(
+            str(r["dispute_id"]),
+            str(r["event_id"]),
+            str(r["reason"]),
+            str(r["due_at"])[:10],
+            "LATE" if r["late"] else "",
+        )
+    c.console.print(table)
+
+
+@disputes_app.command("decide")
+def disputes_decide(
+    ctx: typer.Context,
+    dispute_id: Annotated[int, typer.Argument(help="The dispute.")],
+    note: Annotated[str, typer.Option(help="The explanation the person will read.")],
+    uphold: Annotated[bool, typer.Option("--uphold/--reject", help="Uphold or reject.")],
+    void: Annotated[bool, typer.Option(help="Uphold by voiding the record.")] = False,
+    change: Annotated[
+        list[str] | None, typer.Option(help="Uphold by fixing a field: FIELD=VALUE (repeat).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Uphold (fix or void the record, rescore the person) or reject a dispute."""
+    import json as _json
+
+    from pentascore.features.engine import make_engine
+    from pentascore.lake.store import ParquetLake
+    from pentascore.model.registry import ModelRegistry
+    from pentascore.scores.history import ScoreHistory
+    from pentascore.service.db import open_database
+    from pentascore.service.disputes import reject
+    from pentascore.service.disputes import uphold as uphold_dispute
+    from pentascore.service.errors import Refused
+    from pentascore.service.refresh import Rescorer
+
+    c = ctx_of(ctx)
+    database = open_database(c.settings.database)
+    clock = SystemClock()
+    lake = ParquetLake(c.settings.lake_dir)
+    changes = {}
+    for item in change or []:
+        field, _, value = item.partition("=")
+        try:
+            changes[field] = _json.loads(value)
+        except ValueError:
+            changes[field] = value
+    try:
+        if uphold:
+            rescorer = Rescorer(
+                make_engine("duckdb"),
+                lake,
+                ScoreHistory(c.settings.scores_dir),
+                ModelRegistry(c.settings.models_dir),
+            )
+            decided = uphold_dispute(
+                database,
+                lake,
+                c.settings.rejects_dir,
+                clock,
+                rescorer,
+                dispute_id,
+                note,
+                changes=changes or None,
+                void=void,
+            )
+        else:
+            decided = reject(database, clock, dispute_id, note)
+    except Refused as exc:
+        raise fail(c.errors, f"{exc.code}: {exc.message}") from exc
+    result = {"dispute_id": decided.id, "status": decided.status, "new_score": decided.new_score}
+    if as_json:
+        emit_json(result)
+        return
+    c.console.print(f"dispute {decided.id}: {decided.status}, new score {decided.new_score}")

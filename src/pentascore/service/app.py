@@ -450,6 +450,7 @@ def _routes(app: FastAPI) -> None:
                     purpose=q.purpose,
                     authorization_id=q.authorization_id,
                     outcome=q.outcome,
+                    decision=q.decision,
                 )
                 for q, name in rows[:limit]
             ]
@@ -643,9 +644,10 @@ def create_app(
     _routes(app)
     # Explanations and remedies live in their own module, which imports this one's
     # dependencies: imported here, once this module is complete.
-    from pentascore.service.remedies import add_routes
+    from pentascore.service import remedies, scenario_routes
 
-    add_routes(app)
+    remedies.add_routes(app)
+    scenario_routes.add_routes(app)
     return app
 
 

@@ -135,6 +135,9 @@ class Inquiry(Base):
     as_of: Mapped[date | None] = mapped_column(default=None)
     model: Mapped[str | None] = mapped_column(sa.String(ID), default=None)
     exported: Mapped[bool] = mapped_column(default=False)
+    # A scenario decision (`scenarios.decide`) is recorded here too: approve or decline.
+    decision: Mapped[str | None] = mapped_column(sa.String(8), default=None)
+    credit_line: Mapped[int | None] = mapped_column(default=None)
 
 
 class PublishedScore(Base):
@@ -173,6 +176,16 @@ class Refresh(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     score: Mapped[int | None] = mapped_column(default=None)
     model: Mapped[str | None] = mapped_column(sa.String(ID), default=None)
+
+
+class ScenarioThreshold(Base):
+    """A partner's own pass mark for a scenario, over the defaults."""
+
+    __tablename__ = "scenario_thresholds"
+    partner_id: Mapped[str] = mapped_column(sa.ForeignKey("partners.id"), primary_key=True)
+    scenario: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    threshold: Mapped[int]
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Repair(Base):

@@ -119,6 +119,9 @@ class InquiryOut(BaseModel):
     purpose: str
     authorization_id: str | None
     outcome: str = Field(description="allowed, or why the read was refused.")
+    decision: str | None = Field(
+        default=None, description="For a scenario decision: approve or decline."
+    )
 
 
 class EventBatch(Strict):

@@ -1,0 +1,79 @@
+"""Partner scenarios: pass marks, decisions under an authorization, the credit line."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pentascore.service.db import Inquiry
+from pentascore.service.scenarios import DEFAULT_THRESHOLDS, credit_line
+from tests.service.conftest import World
+
+
+def test_credit_line_formula() -> None:
+    assert credit_line(600, 600, 50, 0.0) == 0  # at the pass mark: no headroom
+    assert credit_line(700, 600, 50, 0.0) == 5_000  # 1 x 5,000 x (0.5 + 0.5)
+    assert credit_line(700, 600, 100, 0.0) == 7_500
+    assert credit_line(700, 600, 100, 3_000.0) == 6_000  # half the debt off
+    assert credit_line(950, 550, 100, 0.0) == 22_500  # headroom capped at 3
+    assert credit_line(700, 600, 0, 100_000.0) == 0  # never negative
+
+
+@given(
+    score=st.integers(350, 950),
+    mark=st.integers(350, 950),
+    capacity=st.integers(0, 100),
+    debt=st.floats(0, 1e6),
+)
+def test_credit_line_moves_the_right_way(score: int, mark: int, capacity: int, debt: float) -> None:
+    line = credit_line(score, mark, capacity, debt)
+    assert line >= 0 and line % 100 == 0
+    assert credit_line(min(score + 50, 950), mark, capacity, debt) >= line
+    assert credit_line(score, mark, min(capacity + 10, 100), debt) >= line
+    assert credit_line(score, mark, capacity, debt + 1000) <= line
+
+
+def test_decisions_follow_the_partners_pass_marks(world: World) -> None:
+    w, user = world, world.home.users[0]
+    me = w.me(user)
+    assert w.client.get("/v1/thresholds", headers=w.hotel).json() == DEFAULT_THRESHOLDS
+    refused = w.client.get(f"/v1/decisions/{user}", params={"purpose": "hotel"}, headers=w.hotel)
+    assert refused.status_code == 403 and refused.json()["error"] == "no_authorization"
+
+    asked = w.client.post(
+        "/v1/authorizations", headers=w.hotel, json={"user_id": user, "purpose": "hotel"}
+    ).json()
+    w.client.post(f"/v1/me/authorizations/{asked['authorization_id']}/grant", headers=me)
+    score = w.client.get("/v1/me/score", headers=me).json()["score"]
+
+    w.client.put("/v1/thresholds/hotel", headers=w.hotel, json={"threshold": score})
+    approved = w.client.get(f"/v1/decisions/{user}", params={"purpose": "hotel"}, headers=w.hotel)
+    assert approved.status_code == 200, approved.text
+    body = approved.json()
+    assert body["decision"] == "approve" and body["threshold"] == score
+    assert body["credit_line"] == 0  # no headroom over the mark
+
+    marks = w.client.put(
+        "/v1/thresholds/hotel", headers=w.hotel, json={"threshold": min(score + 1, 950)}
+    ).json()
+    assert marks["hotel"] == min(score + 1, 950) and marks["bike"] == DEFAULT_THRESHOLDS["bike"]
+    declined = w.client.get(f"/v1/decisions/{user}", params={"purpose": "hotel"}, headers=w.hotel)
+    assert declined.json()["decision"] == "decline" and declined.json()["credit_line"] is None
+    # Another partner's marks are its own.
+    assert w.client.get("/v1/thresholds", headers=w.bikes).json()["hotel"] == 600
+
+    # Every decision attempt is a query record the person sees.
+    with w.database.session() as session:
+        recorded = session.execute(
+            sa.select(Inquiry.outcome, Inquiry.decision).order_by(Inquiry.id)
+        ).all()
+    assert [tuple(r) for r in recorded] == [
+        ("no_authorization", None),
+        ("allowed", "approve"),
+        ("allowed", "decline"),
+    ]
+    seen = w.client.get("/v1/me/inquiries", headers=me).json()["items"]
+    assert [q["decision"] for q in seen] == ["decline", "approve", None]
+    bad = w.client.put("/v1/thresholds/hotel", headers=w.hotel, json={"threshold": 100})
+    assert bad.status_code == 422
