@@ -288,3 +288,95 @@ def test_an_upheld_dispute_rescores_and_publishes(world: World) -> None:
             void=True,
         )
     assert bad.value.code == "not_pending"
+
+
+class RepairMachine(RuleBasedStateMachine):
+    """Repair requests on a person's bills, refreshes, and time passing, in any order: every
+    answer follows the policy as written in `_verdict`, a repaired bill stays repaired, and
+    refreshes are one a month plus one per granted repair."""
+
+    def __init__(self, make: Any) -> None:
+        super().__init__()
+        self.make = make
+        self.credits = 0
+        self.used_month: str | None = None
+
+    @initialize()
+    def start(self) -> None:
+        self.w: World = self.make()
+        self.lake = ParquetLake(self.w.settings.lake_dir)
+        scored = set(self.w.home.scores.column("user_id").to_pylist())
+        bills = [b for b in _bills(self.lake) if b["user_id"] in scored]
+        # The person with the most repairable bills, and all their bills.
+        counts: dict[str, int] = {}
+        for b in bills:
+            counts[b["user_id"]] = counts.get(b["user_id"], 0) + (_verdict(b) is None)
+        self.user = max(counts, key=lambda u: (counts[u], u))
+        self.rescorer = _rescorer(self.w)
+
+    def _current_bills(self) -> list[dict[str, Any]]:
+        return sorted(
+            (b for b in _bills(self.lake) if b["user_id"] == self.user),
+            key=lambda b: b["event_id"],
+        )
+
+    @rule(which=st.integers(0, 30))
+    def ask(self, which: int) -> None:
+        bills = self._current_bills()
+        bill = bills[which % len(bills)]
+        expected = _verdict(bill)
+        try:
+            repair = ask_repair(
+                self.w.database,
+                self.lake,
+                self.w.settings.rejects_dir,
+                self.w.clock,
+                POLICY,
+                self.user,
+                bill["event_id"],
+            )
+        except Refused as exc:
+            assert exc.code == expected, (exc.code, expected)
+            return
+        assert expected is None and repair.status == "repaired"
+        self.credits += 1
+        now_current = {b["event_id"]: b for b in self._current_bills()}
+        assert bill["event_id"] not in now_current
+        assert now_current[repair.correction_event_id or ""]["repaired"]
+
+    @rule()
+    def refresh_score(self) -> None:
+        now = self.w.clock.now()
+        month = f"{now:%Y-%m}"
+        try:
+            refresh(self.w.database, self.rescorer, self.user, now)
+        except Refused as exc:
+            assert exc.code == "refresh_used"
+            assert self.used_month == month and self.credits == 0
+            return
+        if self.used_month == month:
+            assert self.credits > 0
+            self.credits -= 1
+        self.used_month = month
+
+    @rule(days=st.sampled_from([1, 12, 31]))
+    def time_passes(self, days: int) -> None:
+        self.w.clock.set(self.w.clock.now() + timedelta(days=days))
+
+
+def test_repair_state_machine(scored_home: ScoredHome, database: Database, tmp_path: Path) -> None:
+    runs = iter(range(1_000_000))
+
+    def make() -> World:
+        _empty(database)
+        return make_world(scored_home, database, tmp_path / f"home-{next(runs)}")
+
+    run_state_machine_as_test(
+        lambda: RepairMachine(make),
+        settings=settings(
+            max_examples=6,
+            stateful_step_count=10,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+        ),
+    )

@@ -1,7 +1,7 @@
 """The partner's score read: allowed only under an active authorization for that partner,
 person and purpose, and recorded, allowed or refused, in the transaction that reads.
 
-This is the service's hot path (docs/benchmarks.md, "Score service"), so:
+This is the service's hot path (docs/benchmarks.md, "Score service (issue 5)"), so:
 
 - one query returns the partner's authorizations for that person and purpose together with
   the person's latest score, joined only to an authorization whose row says active; whether
@@ -14,13 +14,14 @@ This is the service's hot path (docs/benchmarks.md, "Score service"), so:
   the driver's cursor with SQLAlchemy's own type conversions (`_Prepared`): the same SQL and
   values, without the per-execution bookkeeping that was most of a read's time.
 - reads that arrive while a transaction of reads is running wait and go together in the next
-  one (`ReadQueue`: one commit and one thread hand-off for several reads).
+  one (`ReadQueue`: one commit for several reads; on SQLite, on the event loop itself).
 - the partner behind an API key is remembered for `PARTNER_TTL` seconds (`PartnerCache`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -157,10 +158,11 @@ class _Prepared:
         compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
         self.sql = compiled.string
         self._names = compiled.positiontup if compiled.positional else None
-        self._fixed = {n: b.effective_value for n, b in compiled.binds.items() if not b.required}
+        binds = {n: compiled.binds[n] for n in set(compiled.bind_names.values())}
+        self._fixed = {n: b.effective_value for n, b in binds.items() if not b.required}
         self._bind = {
             n: p
-            for n, b in compiled.binds.items()
+            for n, b in binds.items()
             if (p := b.type.dialect_impl(dialect).bind_processor(dialect)) is not None
         }
         columns: list[sa.ColumnElement[Any]] = (
@@ -201,18 +203,16 @@ class _Statements:
             _RECORD.returning(Inquiry.id) if self.returning else _RECORD, dialect
         )
 
-    def run(self, connection: sa.Connection, jobs: Sequence[ReadJob]) -> list[Read | None]:
+    def run(
+        self, connection: sa.Connection, jobs: Sequence[ReadJob], wait: bool = True
+    ) -> list[Read | None]:
         """Checks each authorization, reads each score, and records each attempt, in the
         caller's transaction (which commits all or nothing); None for a throttled job (only
         recorded). First every query, then every record: reads do not change what the
         queries see."""
         raw = connection.connection
         if self.sqlite:
-            # Take the write lock before reading, so that the checks and the records are one
-            # transaction (SQLite would begin it only at the first insert).
-            cursor = raw.cursor()
-            cursor.execute("BEGIN IMMEDIATE")
-            cursor.close()
+            self._begin_immediate(raw, wait)
         found = self._each(raw, self.query, [_query(j) for j in jobs if not j.throttled])
         outcomes: list[_Outcome] = []
         rows = iter(found)
@@ -226,6 +226,30 @@ class _Statements:
             for job, o, i in zip(jobs, outcomes, ids, strict=True)
         ]
 
+    @staticmethod
+    def _begin_immediate(raw: Any, wait: bool) -> None:
+        """Takes SQLite's write lock before reading, so that the checks and the records are
+        one transaction (SQLite would begin it only at the first insert). ``wait=False``:
+        `_NotOnLoop` at once when another connection holds it (the busy timeout set aside for
+        the attempt)."""
+        cursor = raw.cursor()
+        try:
+            if wait:
+                cursor.execute("BEGIN IMMEDIATE")
+                return
+            timeout = cursor.execute("PRAGMA busy_timeout").fetchone()[0]
+            cursor.execute("PRAGMA busy_timeout = 0")
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                    raise _NotOnLoop from exc
+                raise
+            finally:
+                cursor.execute(f"PRAGMA busy_timeout = {int(timeout)}")
+        finally:
+            cursor.close()
+
     def _each(
         self, raw: Any, statement: _Prepared, values: list[dict[str, Any]]
     ) -> list[list[list[Any]]]:
@@ -234,7 +258,11 @@ class _Statements:
         if self.pipeline and len(values) > 1:
             with raw.driver_connection.pipeline():
                 cursors = [statement.execute(raw.cursor(), v) for v in values]
-                return [statement.rows(c) for c in cursors]
+                try:
+                    return [statement.rows(c) for c in cursors]
+                finally:
+                    for c in cursors:
+                        c.close()
         cursor = raw.cursor()
         try:
             out = []
@@ -349,12 +377,24 @@ def _changed_at(status: Status, a: _Authorization) -> tuple[datetime, int]:
 _LIFECYCLE = [Status.PENDING, Status.ACTIVE, Status.DECLINED, Status.REVOKED, Status.EXPIRED]
 
 
+class _NotOnLoop(Exception):
+    """The batch cannot go on the event loop (SQLite's write lock is held elsewhere, or the
+    batch failed and is to be retried read by read): it goes to a worker thread, whole."""
+
+
 class ReadQueue:
     """Partner reads waiting for the database, carried out together: while one transaction
-    of reads runs (in a worker thread), the reads that arrive wait, and go in the next one.
-    Each read is still checked, and recorded, in the transaction that reads; a batch only
-    shares the commit and the thread hand-off (a group commit). One batch at a time per
-    process; a read's future is answered only after its transaction committed."""
+    of reads runs, the reads that arrive wait, and go in the next one (a group commit). Each
+    read is still checked, and recorded, in the transaction that reads it, and answered only
+    once that transaction committed. One batch at a time per process.
+
+    On SQLite a batch runs on the event loop itself: the work is a few dozen microseconds
+    of the CPU per read, and a worker thread would spend more than that handing the GIL back
+    and forth. It runs there only when the write lock is free at once; when another
+    connection holds it (a consumer's decision, the inquiry export, another process), the
+    batch waits for it in a worker thread instead, never on the loop. On PostgreSQL, where
+    the time goes waiting for the server, every batch runs in a worker thread.
+    """
 
     def __init__(self, max_batch: int = 64) -> None:
         self.max_batch = max_batch
@@ -367,7 +407,7 @@ class ReadQueue:
         """The read (None when throttled: then only recorded)."""
         loop = asyncio.get_running_loop()
         if self._drain is not None and self._loop is not loop:
-            # Another event loop is draining (a test client each): go alone.
+            # Another event loop is draining (tests run one per client): go alone.
             alone = (await run_in_threadpool(self.run, database, [job]))[0]
             if isinstance(alone, Exception):
                 raise alone
@@ -380,16 +420,22 @@ class ReadQueue:
         return await future
 
     async def _run(self, database: Database) -> None:
+        on_loop = database.engine.dialect.name == "sqlite"
         try:
             while self._waiting:
+                # Let the requests already read from the sockets join this batch.
+                await asyncio.sleep(0)
                 batch = self._waiting[: self.max_batch]
                 del self._waiting[: self.max_batch]
+                jobs = [job for job, _ in batch]
+                results: list[Read | Exception | None]
                 try:
-                    if database.engine.dialect.name == "sqlite":
-                        await asyncio.sleep(0)
-                        results = self.run(database, [j for j, _ in batch])
-                    else:
-                        results = await run_in_threadpool(self.run, database, [j for j, _ in batch])
+                    try:
+                        if not on_loop:
+                            raise _NotOnLoop
+                        results = self.run(database, jobs, wait=False)
+                    except _NotOnLoop:
+                        results = await run_in_threadpool(self.run, database, jobs)
                 except Exception as exc:
                     results = [exc] * len(batch)
                 for (_, future), result in zip(batch, results, strict=True):
@@ -403,31 +449,34 @@ class ReadQueue:
             self._drain = None
             self._loop = None
 
-    def run(self, database: Database, jobs: Sequence[ReadJob]) -> list[Read | Exception | None]:
+    def run(
+        self, database: Database, jobs: Sequence[ReadJob], wait: bool = True
+    ) -> list[Read | Exception | None]:
         """The reads, each with its query record, in one transaction (None for a throttled
         one). Should that transaction fail, each read is tried again in a transaction of its
-        own, so that one read's error is only that read's."""
+        own, so that one read's error is only that read's. ``wait=False`` (on the event loop):
+        raises `_NotOnLoop` rather than wait for SQLite's write lock or retry."""
         if self._statements is None:
             self._statements = _Statements(database.engine.dialect)
+        statements = self._statements
         try:
-            return list(self._transaction(database, self._statements, jobs))
-        except Exception:
+            with database.engine.begin() as connection:
+                return list(statements.run(connection, jobs, wait))
+        except _NotOnLoop:
+            raise
+        except Exception as exc:
+            if not wait:  # rolled back, nothing recorded: again, in a worker thread
+                raise _NotOnLoop from exc
             if len(jobs) == 1:
                 raise
         results: list[Read | Exception | None] = []
         for job in jobs:
             try:
-                results.extend(self._transaction(database, self._statements, [job]))
+                with database.engine.begin() as connection:
+                    results.extend(statements.run(connection, [job]))
             except Exception as exc:
                 results.append(exc)
         return results
-
-    @staticmethod
-    def _transaction(
-        database: Database, statements: _Statements, jobs: Sequence[ReadJob]
-    ) -> list[Read | None]:
-        with database.engine.begin() as connection:
-            return statements.run(connection, jobs)
 
 
 class PartnerCache:
