@@ -31,5 +31,13 @@ def test_explain_and_whatif(runner: CliRunner, scored_home: ScoredHome) -> None:
     assert result["score_now"] == data["score"]
     assert int(result["low"]) <= int(result["predicted"]) <= int(result["high"])  # type: ignore[call-overload]
 
+    target = str(int(data["score"]) + 1)  # type: ignore[call-overload]
+    reached = runner.invoke(app, [*h, "whatif", user, "--as-of", at, "--target", target, "--json"])
+    assert reached.exit_code in (0, 1), reached.output
+    if reached.exit_code == 0:
+        assert int(last_json(reached.stdout)["predicted"]) >= int(target)  # type: ignore[call-overload]
+    neither = runner.invoke(app, [*h, "whatif", user])
+    assert neither.exit_code == 2 and "--target" in neither.stderr
+
     unknown = runner.invoke(app, [*h, "whatif", user, "--action", "fly"])
     assert unknown.exit_code == 2 and "actions must be among" in unknown.stderr

@@ -171,3 +171,23 @@ def test_a_thin_file_is_not_explained_but_told_what_it_needs(
     with pytest.raises(NotScoreable, match="not enough data to score") as refused:
         explainer.explain(thin[0].user_id, NOW)
     assert refused.value.needs == thin[0].needs
+
+
+def test_reaching_a_target_takes_the_fewest_plan_steps(
+    explainer: Explainer, scored_home: ScoredHome
+) -> None:
+    user = _overdue_people(explainer, scored_home)[0]
+    plan = explainer.plan(user, NOW)
+    everything = explainer.what_if(user, NOW, [s.action for s in plan])
+    now = explainer.score(user, NOW)["score"]
+    target = now + 1
+    reached = explainer.reach(user, NOW, target)
+    if everything.predicted < target:
+        assert reached is None
+        return
+    assert reached is not None and reached.predicted >= target
+    k = len(reached.actions)
+    assert reached.actions == [s.action for s in plan[:k]]
+    if k > 1:  # one step fewer does not reach it
+        assert explainer.what_if(user, NOW, reached.actions[:-1]).predicted < target
+    assert explainer.reach(user, NOW, 951) is None

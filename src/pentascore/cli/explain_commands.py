@@ -89,23 +89,40 @@ def whatif(
     ctx: typer.Context,
     user_id: Annotated[str, typer.Argument(help="The platform's id of the person.")],
     action: Annotated[
-        list[str],
+        list[str] | None,
         typer.Option(
             "--action",
             help="repay_on_time_3m, repay_on_time_6m, pay_utilities_6m, verify_education, "
             "verify_employment, repay_and_repair (repeat for several).",
         ),
-    ],
+    ] = None,
+    target: Annotated[
+        int | None,
+        typer.Option(help="Instead of actions: the fewest plan steps that reach this score."),
+    ] = None,
     as_of: AsOf = None,
     as_json: AsJson = False,
 ) -> None:
     """The score predicted once the actions have happened: a real rescoring of the lake with
-    their events added."""
+    their events added. With --target, the fewest plan steps that reach that score."""
     c = ctx_of(ctx)
+    if (target is None) == (not action):
+        raise fail(c.errors, "give either --action (one or more) or --target.")
     try:
         user, at = _person(c, user_id, as_of)
         with c.errors.status("rescoring ..."):
-            result = _explainer(c).what_if(user, at, action)
+            explainer = _explainer(c)
+            if target is not None:
+                reached = explainer.reach(user, at, target)
+                if reached is None:
+                    raise fail(
+                        c.errors,
+                        f"no combination of the plan's actions reaches {target}.",
+                        code=1,
+                    )
+                result = reached
+            else:
+                result = explainer.what_if(user, at, action or [])
     except (ConfigError, ModelError) as exc:
         raise fail(c.errors, str(exc)) from exc
     if as_json:

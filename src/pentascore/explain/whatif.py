@@ -142,6 +142,17 @@ class Explainer:
                 steps.append(Step(action.name, action.text, int(gain), action.months))
         return sorted(steps, key=lambda s: (-s.points, s.months, s.action))
 
+    def reach(self, user: str, at: datetime, target: int) -> WhatIf | None:
+        """The fewest plan steps, taken best first, whose combined what-if reaches ``target``;
+        None when all of them together do not."""
+        taken: list[str] = []
+        for step in self.plan(user, at):
+            taken.append(step.action)
+            result = self.what_if(user, at, taken)
+            if result.predicted >= target:
+                return result
+        return None
+
     def explain(self, user: str, at: datetime, *, connections: bool = False) -> Explanation:
         self.check_scoreable(user, at)
         features = self._features(user, at, None)
