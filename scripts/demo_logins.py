@@ -12,6 +12,9 @@ key, token = partner["api_key"], consumer["token"]
 print(f"""
 pentascore is serving the demo population at {url} (OpenAPI: {url}/docs)
 
+  web: {url}/app (sign in with the person's token), {url}/partner (the partner key),
+       {url}/ops (operator token: dev-operator-token, dev mode)
+
   partner "{partner["name"]}"  X-API-Key: {key}
   person {user}  Authorization: Bearer {token}
 

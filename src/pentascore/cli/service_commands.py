@@ -33,16 +33,17 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
 ) -> None:
-    """Serve the HTTP API (OpenAPI at /docs), after bringing the database up to date."""
+    """Serve the HTTP API (OpenAPI at /docs) and the web pages (/app, /partner, /ops), after
+    bringing the database up to date."""
     import uvicorn
 
-    from pentascore.service.app import create_app
     from pentascore.service.db import open_database
+    from pentascore.web.pages import create_site
 
     c = ctx_of(ctx)
     try:
         database = open_database(c.settings.database)
-        app = create_app(c.settings, database=database)  # fails here, not in a worker
+        app = create_site(c.settings, database=database)  # fails here, not in a worker
         if workers > 1:
             database.dispose()
             # Each worker builds its own app from the environment.
@@ -54,7 +55,7 @@ def serve(
         uvicorn.run(app, host=host, port=port, log_level="warning")
     else:
         uvicorn.run(
-            "pentascore.service.app:app_from_env",
+            "pentascore.web.pages:site_from_env",
             factory=True,
             host=host,
             port=port,

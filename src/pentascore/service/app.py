@@ -651,11 +651,6 @@ def create_app(
     return app
 
 
-def app_from_env() -> FastAPI:
-    """The app for ``uvicorn --factory`` (several workers): settings from the environment."""
-    return create_app(Settings())
-
-
 def migrated(settings: Settings) -> Database:
     """The settings' database, brought to the newest schema."""
     return open_database(settings.database)
