@@ -4,6 +4,12 @@ A `BinTable` is data. Its bins are, in order: the regular bins optbinning found 
 ``[splits[i-1], splits[i])``, or groups of categories), then ``Missing`` (no value), then
 ``Other`` (a category never seen in training). Missing and Other sit outside the monotone
 order and get their own evidence, shrunk toward neutral when they are rare.
+
+A numeric column of unknown direction with no more distinct values than there are prebins
+(a status code such as Taiwan's repayment status -2..8, a count of 0-4) is a set of codes:
+every value starts as its own prebin and the bins follow whatever risk order the codes have
+(optbinning's trend ``None``), where a column with many values gets ``auto`` (monotone, or
+one peak or valley), which keeps a noisy amount from zigzagging.
 """
 
 from __future__ import annotations
@@ -130,16 +136,6 @@ def fit_bins(data: Dataset, options: BinningOptions = BinningOptions()) -> list[
     for column in data.columns:
         values = data.frame[column.name]
         numeric = column.kind is Kind.NUMERIC
-        binner = OptimalBinning(
-            name=column.name,
-            dtype="numerical" if numeric else "categorical",
-            monotonic_trend=_TRENDS[column.direction] if numeric else None,
-            max_n_prebins=options.max_n_prebins,
-            min_prebin_size=options.min_prebin_size,
-            min_bin_size=options.min_bin_size,
-            max_n_bins=options.max_n_bins,
-            min_bin_n_event=options.min_bin_n_event,
-        )
         x = values.to_numpy(dtype=np.float64) if numeric else values.to_numpy(dtype=object)
         present = pd.unique(values.dropna())
         groups: tuple[tuple[str, ...], ...] = ()
@@ -148,6 +144,25 @@ def fit_bins(data: Dataset, options: BinningOptions = BinningOptions()) -> list[
             groups = (tuple(str(v) for v in present),) if not numeric and len(present) else ()
             tables.append(_evidence(column, (), groups, x, data.bad))
             continue
+        trend = _TRENDS[column.direction] if numeric else None
+        min_bin_size, prebins = options.min_bin_size, None
+        if is_codes(column, len(present), options):
+            # Each value its own prebin (cuts half-way between neighbours), bins in any risk
+            # order; a value rarer than a prebin joins a neighbour.
+            ordered = np.sort(present.astype(np.float64))
+            trend, prebins = None, (ordered[1:] + ordered[:-1]) / 2
+            min_bin_size = min_bin_size or options.min_prebin_size
+        binner = OptimalBinning(
+            name=column.name,
+            dtype="numerical" if numeric else "categorical",
+            monotonic_trend=trend,
+            max_n_prebins=options.max_n_prebins,
+            min_prebin_size=options.min_prebin_size,
+            min_bin_size=min_bin_size,
+            max_n_bins=options.max_n_bins,
+            min_bin_n_event=options.min_bin_n_event,
+            user_splits=prebins,
+        )
         binner.fit(x, data.bad)
         if numeric:
             splits = tuple(float(s) for s in binner.splits)
@@ -156,6 +171,15 @@ def fit_bins(data: Dataset, options: BinningOptions = BinningOptions()) -> list[
             groups = tuple(tuple(str(c) for c in group) for group in binner.splits)
         tables.append(_evidence(column, splits, groups, x, data.bad))
     return tables
+
+
+def is_codes(column: Column, distinct: int, options: BinningOptions) -> bool:
+    """A numeric column of unknown direction whose distinct values fit in the prebins."""
+    return (
+        column.kind is Kind.NUMERIC
+        and column.direction is Direction.UNKNOWN
+        and distinct <= options.max_n_prebins
+    )
 
 
 def _evidence(
