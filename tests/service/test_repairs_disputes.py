@@ -380,3 +380,42 @@ def test_repair_state_machine(scored_home: ScoredHome, database: Database, tmp_p
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
         ),
     )
+
+
+def test_two_operators_deciding_at_once_cannot_both_win(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another operator rejects the dispute between uphold's check and its claim: the uphold
+    is refused, and nothing reaches the lake."""
+    import pentascore.service.disputes as disputes
+
+    w = world
+    lake = ParquetLake(w.settings.lake_dir)
+    user = w.home.scores.column("user_id")[0].as_py()
+    record = next(e for e in lake.read(current=True).to_pylist() if e["user_id"] == user)
+    dispute = file_dispute(w.database, lake, w.clock, user, record["event_id"], "not mine")
+    looked_up = disputes.current_record
+
+    def meanwhile(*args: Any) -> dict[str, Any]:
+        found = looked_up(*args)
+        reject(w.database, w.clock, dispute.id, "the record stands")
+        return found
+
+    monkeypatch.setattr(disputes, "current_record", meanwhile)
+    with pytest.raises(Refused) as lost:
+        uphold(
+            w.database,
+            lake,
+            w.settings.rejects_dir,
+            w.clock,
+            _rescorer(w),
+            dispute.id,
+            "void it",
+            void=True,
+        )
+    assert lost.value.code == "not_pending"
+    with w.database.session() as session:
+        stored = session.get(Dispute, dispute.id)
+        assert stored is not None and stored.status == "rejected"
+    current = {e["event_id"] for e in lake.read(current=True).to_pylist()}
+    assert record["event_id"] in current

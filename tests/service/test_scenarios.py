@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import sqlalchemy as sa
 from hypothesis import given
 from hypothesis import strategies as st
@@ -18,6 +20,21 @@ def test_credit_line_formula() -> None:
     assert credit_line(700, 600, 100, 3_000.0) == 6_000  # half the debt off
     assert credit_line(950, 550, 100, 0.0) == 22_500  # headroom capped at 3
     assert credit_line(700, 600, 0, 100_000.0) == 0  # never negative
+    assert credit_line(600, 550, 18, 0.0) == 1_700  # exact: 50 x 68 / 2, no float drift
+
+
+@given(
+    score=st.integers(350, 950),
+    mark=st.integers(350, 950),
+    capacity=st.integers(0, 100),
+    debt=st.integers(0, 10**6),
+)
+def test_credit_line_is_the_documented_formula_exactly(
+    score: int, mark: int, capacity: int, debt: int
+) -> None:
+    headroom = min(max(Fraction(score - mark, 100), Fraction(0)), Fraction(3))
+    exact = 5000 * headroom * (Fraction(1, 2) + Fraction(capacity, 100)) - Fraction(debt, 2)
+    assert credit_line(score, mark, capacity, float(debt)) == max(0, (exact // 100) * 100)
 
 
 @given(
@@ -52,7 +69,8 @@ def test_decisions_follow_the_partners_pass_marks(world: World) -> None:
     assert approved.status_code == 200, approved.text
     body = approved.json()
     assert body["decision"] == "approve" and body["threshold"] == score
-    assert body["credit_line"] == 0  # no headroom over the mark
+    # Under a score-only authorization the line, which reveals capacity and debt, is left out.
+    assert body["credit_line"] is None
 
     marks = w.client.put(
         "/v1/thresholds/hotel", headers=w.hotel, json={"threshold": min(score + 1, 950)}
@@ -60,8 +78,19 @@ def test_decisions_follow_the_partners_pass_marks(world: World) -> None:
     assert marks["hotel"] == min(score + 1, 950) and marks["bike"] == DEFAULT_THRESHOLDS["bike"]
     declined = w.client.get(f"/v1/decisions/{user}", params={"purpose": "hotel"}, headers=w.hotel)
     assert declined.json()["decision"] == "decline" and declined.json()["credit_line"] is None
+    # Under score+dimensions, an approval comes with a line.
+    wide = w.client.post(
+        "/v1/authorizations",
+        headers=w.bikes,
+        json={"user_id": user, "purpose": "bike", "scope": "score+dimensions"},
+    ).json()
+    w.client.post(f"/v1/me/authorizations/{wide['authorization_id']}/grant", headers=me)
+    w.client.put("/v1/thresholds/bike", headers=w.bikes, json={"threshold": 350})
+    lined = w.client.get(f"/v1/decisions/{user}", params={"purpose": "bike"}, headers=w.bikes)
+    assert lined.json()["decision"] == "approve" and lined.json()["credit_line"] >= 0
     # Another partner's marks are its own.
     assert w.client.get("/v1/thresholds", headers=w.bikes).json()["hotel"] == 600
+    assert w.client.get("/v1/thresholds", headers=w.bikes).json()["bike"] == 350
 
     # Every decision attempt is a query record the person sees.
     with w.database.session() as session:
@@ -72,8 +101,9 @@ def test_decisions_follow_the_partners_pass_marks(world: World) -> None:
         ("no_authorization", None),
         ("allowed", "approve"),
         ("allowed", "decline"),
+        ("allowed", "approve"),
     ]
     seen = w.client.get("/v1/me/inquiries", headers=me).json()["items"]
-    assert [q["decision"] for q in seen] == ["decline", "approve", None]
+    assert [q["decision"] for q in seen] == ["approve", "decline", "approve", None]
     bad = w.client.put("/v1/thresholds/hotel", headers=w.hotel, json={"threshold": 100})
     assert bad.status_code == 422

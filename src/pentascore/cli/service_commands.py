@@ -203,15 +203,17 @@ def partners_threshold(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Set a partner's pass mark for a scenario (the partner can also do it over HTTP)."""
-    from pentascore.service.db import open_database
+    from pentascore.service.db import Partner, open_database
     from pentascore.service.errors import Refused
     from pentascore.service.scenarios import set_threshold
 
     c = ctx_of(ctx)
+    database = open_database(c.settings.database)
+    with database.session() as session:
+        if session.get(Partner, partner_id) is None:
+            raise fail(c.errors, f"no partner {partner_id} (see `pentascore partners list`).")
     try:
-        marks = set_threshold(
-            open_database(c.settings.database), partner_id, scenario, threshold, SystemClock().now()
-        )
+        marks = set_threshold(database, partner_id, scenario, threshold, SystemClock().now())
     except Refused as exc:
         raise fail(c.errors, exc.message) from exc
     if as_json:

@@ -53,7 +53,8 @@ def _repay_on_time(months: int) -> Callable[[str, Rows, datetime], Rows]:
                     "paid_ts": due - timedelta(days=1),
                     "paid_amount": amount,
                     "days_past_due": 0,
-                    "ts": due,
+                    # Reported when paid, so it is seen by a score as of the due date.
+                    "ts": due - timedelta(days=1),
                 }
             )
         return rows

@@ -3,7 +3,8 @@
 A feature's *points lost* is how many more points the model would give the person if that
 feature alone took its best attainable value:
 
-- scorecard: the best bin's points minus the person's bin's points (exact);
+- scorecard: the best regular bin's points (a value seen in training, not Missing or Other)
+  minus the person's bin's points, never below zero;
 - GBDT: the person rescored with the feature set to each candidate value (the reference
   population's quantiles), best minus now.
 
@@ -43,7 +44,18 @@ def headroom(model: Model, frame: pd.DataFrame, reference: pd.DataFrame) -> np.n
     """Points lost per row and model feature (rows x features, int64, >= 0)."""
     if isinstance(model, Scorecard):
         points = model.feature_points(frame)
-        best = np.array([max(t.points) for t in model.tables], dtype=np.int64)
+        # The best value a person can reach: a regular bin seen in training, not Missing or
+        # Other (having no data is not advice).
+        best = np.array(
+            [
+                max(
+                    (p for i, p in enumerate(t.points[: t.missing_bin]) if t.counts[i] > 0),
+                    default=0,
+                )
+                for t in model.tables
+            ],
+            dtype=np.int64,
+        )
         lost: np.ndarray = np.maximum(best[None, :] - points, 0)
         return lost
     now, _ = model.score(frame)

@@ -143,8 +143,9 @@ class Explainer:
         return sorted(steps, key=lambda s: (-s.points, s.months, s.action))
 
     def reach(self, user: str, at: datetime, target: int) -> WhatIf | None:
-        """The fewest plan steps, taken best first, whose combined what-if reaches ``target``;
-        None when all of them together do not."""
+        """The shortest best-first prefix of the plan whose combined what-if reaches
+        ``target`` (greedy: a later step alone might do too); None when the whole plan does
+        not."""
         taken: list[str] = []
         for step in self.plan(user, at):
             taken.append(step.action)

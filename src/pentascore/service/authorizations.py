@@ -172,14 +172,24 @@ def decide(
             f"not_{needed}",
             f"only a {needed} authorization can be {_PAST[decision]}; it is {status}.",
         )
-    authorization.status = becomes.value
+    values: dict[str, Any] = {"status": becomes.value}
     if decision is Decision.REVOKE:
-        authorization.revoked_at = now
-        authorization.reason = reason
+        values |= {"revoked_at": now, "reason": reason}
     else:
-        authorization.decided_at = now
+        values["decided_at"] = now
     if decision is Decision.GRANT:
-        authorization.expires_at = now + timedelta(days=authorization.days)
+        values["expires_at"] = now + timedelta(days=authorization.days)
+    # One conditional update: of two decisions racing on the same row (SQLite has no row
+    # locks), only the first finds it still in the state it needs.
+    changed = session.execute(
+        sa.update(Authorization)
+        .where(Authorization.id == authorization.id, Authorization.status == needed.value)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if changed.rowcount != 1:  # type: ignore[attr-defined]
+        raise Refused(409, f"not_{needed}", "this authorization was decided meanwhile.")
+    session.refresh(authorization)
     detail = {"reason": reason} if reason else {}
     audit(
         session,

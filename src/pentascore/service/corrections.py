@@ -46,11 +46,15 @@ def write_correction(
     original: dict[str, Any],
     event_id: str,
     changes: dict[str, Any],
-) -> None:
-    """Writes ``original`` with ``changes`` as a correction superseding it, dated now."""
+    at: datetime | None = None,
+) -> datetime:
+    """Writes ``original`` with ``changes`` as a correction superseding it, dated ``at``
+    (default now); returns its date. The same event id and date again is a duplicate, so a
+    retried correction is stored once."""
     record = {k: v for k, v in original.items() if k not in _LAKE_ONLY and v is not None}
     record.update(changes)
-    record.update(event_id=event_id, supersedes=original["event_id"], ts=clock.now())
+    when = at if at is not None else clock.now()
+    record.update(event_id=event_id, supersedes=original["event_id"], ts=when)
     text = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in record.items()}
     try:
         ingest_chunks(
@@ -63,3 +67,4 @@ def write_correction(
         )
     except StrictIngestError as exc:
         raise Refused(422, "bad_correction", f"{exc.field}: {exc.reason}") from exc
+    return when

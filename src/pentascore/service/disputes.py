@@ -102,13 +102,21 @@ def disputes_of(database: Database, user_ref: str) -> Sequence[Dispute]:
         ).all()
 
 
-def _pending(session: sa.orm.Session, dispute_id: int) -> Dispute:
-    dispute = session.get(Dispute, dispute_id, with_for_update=True)
-    if dispute is None:
-        raise Refused(404, "not_found", f"no dispute {dispute_id}.")
-    if dispute.status != PENDING:
-        raise Refused(409, "not_pending", f"dispute {dispute_id} is {dispute.status} already.")
-    return dispute
+def _claim(database: Database, dispute_id: int, status: str, now: datetime, note: str) -> Dispute:
+    """Moves a pending dispute to ``status`` with one conditional update, so two operators
+    deciding at once cannot both succeed (SQLite has no row locks)."""
+    with database.session() as session:
+        claimed = session.execute(
+            sa.update(Dispute)
+            .where(Dispute.id == dispute_id, Dispute.status == PENDING)
+            .values(status=status, decided_at=now, operator_note=note)
+        )
+        dispute = session.get(Dispute, dispute_id)
+        if dispute is None:
+            raise Refused(404, "not_found", f"no dispute {dispute_id}.")
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            raise Refused(409, "not_pending", f"dispute {dispute_id} is {dispute.status} already.")
+        return dispute
 
 
 def uphold(
@@ -124,7 +132,11 @@ def uphold(
     void: bool = False,
 ) -> Dispute:
     """Upholds the dispute: fixes (``changes``) or voids the record, rescores the person and
-    publishes the new score."""
+    publishes the new score.
+
+    The dispute is claimed first (pending -> upheld, once); the correction is then written
+    with the decision's own timestamp, so a retry writes the same event (a duplicate); if the
+    correction or the rescore fails, the claim is undone and the dispute is pending again."""
     if void == bool(changes):
         raise Refused(422, "fix_or_void", "uphold with either changes to the record or void.")
     fixed = sorted(set(changes or {}) & _FIXED)
@@ -132,26 +144,42 @@ def uphold(
         raise Refused(422, "fixed_field", f"a correction cannot change {', '.join(fixed)}.")
     now = clock.now()
     with database.session() as session:
-        dispute = _pending(session, dispute_id)
-        record = current_record(lake, dispute.user_ref, dispute.event_id)
-        dispute.correction_event_id = dispute_event_id(dispute.id)
-        write_correction(
+        found = session.get(Dispute, dispute_id)
+        if found is None:
+            raise Refused(404, "not_found", f"no dispute {dispute_id}.")
+        if found.status != PENDING:
+            raise Refused(409, "not_pending", f"dispute {dispute_id} is {found.status} already.")
+        user_ref, event_id = found.user_ref, found.event_id
+    record = current_record(lake, user_ref, event_id)
+    dispute = _claim(database, dispute_id, UPHELD, now, note)
+    correction = dispute_event_id(dispute_id)
+    try:
+        at = write_correction(
             lake,
             rejects_dir,
             clock,
             record,
-            dispute.correction_event_id,
+            correction,
             {"void": True} if void else dict(changes or {}),
+            at=now,
         )
-        dispute.status = UPHELD
-        dispute.decided_at = now
-        dispute.operator_note = note
         try:
-            # As of just after the correction, which a point-in-time read sees only once its
-            # timestamp has passed.
-            row = rescore(rescorer, dispute.user_ref, now + timedelta(seconds=1))
+            # As of just after the correction: a point-in-time read sees events before it.
+            row = rescore(rescorer, user_ref, at + timedelta(microseconds=1))
         except Refused:  # a file too thin to score once the record is gone: no new score
             row = None
+    except Exception:
+        with database.session() as session:
+            session.execute(
+                sa.update(Dispute)
+                .where(Dispute.id == dispute_id, Dispute.status == UPHELD)
+                .values(status=PENDING, decided_at=None, operator_note=None)
+            )
+        raise
+    with database.session() as session:
+        dispute = session.get(Dispute, dispute_id)  # type: ignore[assignment]
+        assert dispute is not None
+        dispute.correction_event_id = correction
         if row is not None:
             session.merge(PublishedScore(**row, published_at=now))
             dispute.new_score = row["score"]
@@ -160,8 +188,8 @@ def uphold(
             now,
             "operator",
             "dispute.upheld",
-            dispute.user_ref,
-            dispute_id=dispute.id,
+            user_ref,
+            dispute_id=dispute_id,
             note=note,
             void=void,
             changes=changes or {},
@@ -173,10 +201,7 @@ def uphold(
 def reject(database: Database, clock: Clock, dispute_id: int, note: str) -> Dispute:
     """Rejects the dispute: the pending flag is lifted with the operator's explanation."""
     now = clock.now()
+    dispute = _claim(database, dispute_id, REJECTED, now, note)
     with database.session() as session:
-        dispute = _pending(session, dispute_id)
-        dispute.status = REJECTED
-        dispute.decided_at = now
-        dispute.operator_note = note
-        audit(session, now, "operator", "dispute.rejected", dispute.user_ref, dispute_id=dispute.id)
+        audit(session, now, "operator", "dispute.rejected", dispute.user_ref, dispute_id=dispute_id)
     return dispute

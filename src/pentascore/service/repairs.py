@@ -5,6 +5,7 @@ granted repair comes with one extra refresh."""
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -29,7 +30,9 @@ class RepairPolicy:
 
 
 def repair_event_id(repair_id: int) -> str:
-    return f"pentascore-repair-{repair_id}"
+    # SQLite may hand a rolled-back row's id out again: the random part keeps a correction
+    # left by a failed request from colliding with the next one.
+    return f"pentascore-repair-{repair_id}-{secrets.token_hex(4)}"
 
 
 def _refusal(record: dict[str, object], policy: RepairPolicy) -> tuple[int, str, str] | None:

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import FastAPI, Path
+from fastapi import Depends, FastAPI, Path, Request
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from pentascore.events.schema import ID_PATTERN
 from pentascore.scores.run import features_as_of
-from pentascore.service.app import PROBLEMS, PartnerDep, Service, ServiceDep, _throttle
-from pentascore.service.db import Database
+from pentascore.service.app import (
+    PROBLEMS,
+    PartnerDep,
+    Service,
+    ServiceDep,
+    _rate_limited,
+    _reader,
+    _service,
+    _throttle,
+    _wait,
+)
+from pentascore.service.db import Database, Partner
 from pentascore.service.errors import Refused
-from pentascore.service.reads import NO_SCORE
-from pentascore.service.scenarios import decide, set_threshold, thresholds
+from pentascore.service.reads import ALLOWED, NO_SCORE, ReadJob
+from pentascore.service.scenarios import decide, record_decision, set_threshold, thresholds
 from pentascore.service.schemas import Purpose, Strict
 
 
@@ -31,16 +41,13 @@ class DecisionOut(BaseModel):
     inquiry_id: int
 
 
-def _debt(svc: Service) -> Callable[[str], float]:
-    def debt_of(user_ref: str) -> float:
-        r = svc.rescorer
-        table = features_as_of(r.engine, r.lake, r.history, svc.clock.now(), [user_ref])
-        if table.num_rows == 0 or "fc_debt" not in table.column_names:
-            return 0.0
-        value = table.column("fc_debt")[0].as_py()
-        return float(value or 0.0)
-
-    return debt_of
+def _debt(svc: Service, user_ref: str) -> float:
+    """The person's existing debt (open credit line balances, major units) from the lake."""
+    r = svc.rescorer
+    table = features_as_of(r.engine, r.lake, r.history, svc.clock.now(), [user_ref])
+    if table.num_rows == 0 or "fc_debt" not in table.column_names:
+        return 0.0
+    return float(table.column("fc_debt")[0].as_py() or 0.0)
 
 
 def _thresholds(database: Database, partner_id: str) -> dict[str, int]:
@@ -76,33 +83,38 @@ def add_routes(app: FastAPI) -> None:
         responses=PROBLEMS,
         tags=["partners"],
     )
-    def decision(
+    async def decision(
         user_id: Annotated[str, Path(pattern=ID_PATTERN)],
         purpose: Purpose,
-        svc: ServiceDep,
-        found: PartnerDep,
+        request: Request,
+        found: Annotated[Partner, Depends(_reader)],
     ) -> DecisionOut:
         """Approve or decline the person for a scenario against your pass mark, with a
-        suggested credit line; needs the same authorization as a read, and is recorded
-        like one."""
-        _throttle(svc, found)
-        decided = decide(
-            svc.database,
-            found.id,
-            svc.user_ref(user_id),
-            purpose.value,
-            svc.clock.now(),
-            _debt(svc),
+        suggested credit line under a score+dimensions authorization. It is a read: the same
+        authorization, the same query record (with the decision on it)."""
+        svc = _service(request)
+        ref = svc.user_ref(user_id)
+        now = svc.clock.now()
+        wait = _wait(svc, found)
+        read = await svc.reads.read(
+            svc.database, ReadJob(found.id, ref, purpose.value, now, throttled=bool(wait))
         )
-        if decided.outcome == NO_SCORE:
+        if read is None:
+            raise _rate_limited(wait)
+        if read.outcome == NO_SCORE:
             raise Refused(404, NO_SCORE, "this person has no score yet.")
-        if decided.decision is None or decided.score is None:
-            raise Refused(403, decided.outcome, "no active authorization for this purpose.")
+        if read.outcome != ALLOWED or read.score is None:
+            raise Refused(403, read.outcome, "no active authorization for this purpose.")
+        mark = (await run_in_threadpool(_thresholds, svc.database, found.id))[purpose.value]
+        decided = await run_in_threadpool(
+            decide, read, purpose.value, mark, lambda: _debt(svc, ref)
+        )
+        await run_in_threadpool(record_decision, svc.database, read.inquiry_id, decided)
         return DecisionOut(
             decision=decided.decision,
             reason=decided.reason,
-            score=decided.score,
+            score=read.score.score,
             threshold=decided.threshold,
             credit_line=decided.credit_line,
-            inquiry_id=decided.inquiry_id,
+            inquiry_id=read.inquiry_id,
         )

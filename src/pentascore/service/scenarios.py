@@ -1,7 +1,8 @@
 """Partner scenarios: a pass mark per partner and scenario, a decision, a credit line.
 
-A decision is a read: it needs the same active authorization for that partner, person and
-purpose, and it leaves the same query record (with the decision and the line on it).
+A decision is a read: it goes through the read path (`reads.ReadQueue`), which checks the
+authorization and records the attempt in one transaction (rate-limited attempts too), and
+the decision and the line are then written onto that query record.
 
 The suggested credit line, in the currency's major units::
 
@@ -20,16 +21,16 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from fractions import Fraction
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from pentascore.service.authorizations import PURPOSES, Status, audit, effective_status
-from pentascore.service.db import Authorization, Database, Inquiry, ScenarioThreshold
+from pentascore.core.types import Dimension
+from pentascore.service.authorizations import PURPOSES, audit
+from pentascore.service.db import Database, Inquiry, ScenarioThreshold
 from pentascore.service.errors import Refused
-from pentascore.service.published import latest
-from pentascore.service.reads import ALLOWED, NO_SCORE, _changed_at
+from pentascore.service.reads import ALLOWED, Read
 
 DEFAULT_THRESHOLDS: dict[str, int] = {
     "bike": 550,
@@ -44,20 +45,14 @@ LINE_PER_100_POINTS = 5_000
 MAX_HEADROOM = 3.0
 DEBT_SHARE = 0.5
 LINE_STEP = 100
-_REFUSALS = {
-    None: "no_authorization",
-    Status.PENDING: "authorization_pending",
-    Status.DECLINED: "authorization_declined",
-    Status.REVOKED: "authorization_revoked",
-    Status.EXPIRED: "authorization_expired",
-}
 
 
 def credit_line(score: int, threshold: int, capacity_radar: int, debt: float) -> int:
-    """The suggested line (major units) by the formula in this module's docstring."""
-    headroom = min(max((score - threshold) / 100.0, 0.0), MAX_HEADROOM)
-    line = LINE_PER_100_POINTS * headroom * (0.5 + capacity_radar / 100.0) - DEBT_SHARE * debt
-    return int(math.floor(max(line, 0.0) / LINE_STEP) * LINE_STEP)
+    """The suggested line (major units) by the formula in this module's docstring, in exact
+    arithmetic: 5,000 x (d / 100) x (0.5 + c / 100) - debt / 2 = (d x (50 + c) - debt) / 2."""
+    d = min(max(score - threshold, 0), int(MAX_HEADROOM * 100))
+    line = (Fraction(d * (50 + capacity_radar)) - Fraction(debt)) / 2
+    return max(0, math.floor(line / LINE_STEP) * LINE_STEP)
 
 
 def thresholds(session: Session, partner_id: str) -> dict[str, int]:
@@ -98,77 +93,39 @@ def set_threshold(
 
 @dataclass(frozen=True)
 class Decided:
-    inquiry_id: int
-    outcome: str
-    decision: str | None
+    decision: str
     reason: str
-    score: int | None
     threshold: int
     credit_line: int | None
 
 
 def decide(
-    database: Database,
-    partner_id: str,
-    user_ref: str,
+    read: Read,
     purpose: str,
-    now: datetime,
-    debt_of: Callable[[str], float],
+    mark: int,
+    debt_of: Callable[[], float],
 ) -> Decided:
-    """Approve or decline ``purpose`` for the person under the partner's pass mark, with a
-    credit line on approval; refused (recorded all the same) without an active authorization.
-    ``debt_of(user_ref)`` gives the person's existing debt in major units."""
-    with database.session() as session:
-        mark = thresholds(session, partner_id)[purpose]
-        rows = session.scalars(
-            sa.select(Authorization).where(
-                Authorization.partner_id == partner_id,
-                Authorization.user_ref == user_ref,
-                Authorization.purpose == purpose,
-            )
-        ).all()
-        statuses = [(effective_status(a, now), a) for a in rows]
-        active = [a for status, a in statuses if status is Status.ACTIVE]
-        chosen = active[0] if active else None
-        score = latest(session, user_ref) if chosen else None
-        if chosen is None:
-            # The refusal a read would give: the latest change explains it.
-            newest = max(statuses, key=lambda p: _changed_at(p[0], cast(Any, p[1])), default=None)
-            outcome = _REFUSALS[newest[0] if newest else None]
-        else:
-            outcome = ALLOWED if score is not None else NO_SCORE
-        decision = line = None
-        reason = outcome
-        if outcome == ALLOWED and score is not None:
-            if score.score >= mark:
-                decision = "approve"
-                capacity = score.fulfillment_capacity_radar
-                line = credit_line(score.score, mark, capacity, debt_of(user_ref))
-                reason = f"score {score.score} meets the {purpose} pass mark {mark}"
-            else:
-                decision = "decline"
-                reason = f"score {score.score} is below the {purpose} pass mark {mark}"
-        inquiry = Inquiry(
-            at=now,
-            partner_id=partner_id,
-            user_ref=user_ref,
-            purpose=purpose,
-            authorization_id=chosen.id if chosen else None,
-            outcome=outcome,
-            score=score.score if score and decision else None,
-            as_of=score.as_of if score and decision else None,
-            model=score.model if score and decision else None,
-            decision=decision,
-            credit_line=line,
-        )
-        session.add(inquiry)
-        session.flush()
+    """Approve or decline from an allowed read of the person's score (the read checked the
+    authorization and recorded the attempt). The credit line uses the capacity dimension and
+    the person's debt, so it is given only under a ``score+dimensions`` authorization."""
+    assert read.outcome == ALLOWED and read.score is not None
+    score = read.score.score
+    if score < mark:
         return Decided(
-            inquiry_id=inquiry.id,
-            outcome=outcome,
-            decision=decision,
-            reason=reason,
-            score=score.score if score and decision else None,
-            threshold=mark,
-            credit_line=line,
+            "decline", f"score {score} is below the {purpose} pass mark {mark}", mark, None
+        )
+    line = None
+    if read.dimensions:
+        capacity = read.score.radar[Dimension.FULFILLMENT_CAPACITY.value]
+        line = credit_line(score, mark, capacity, debt_of())
+    return Decided("approve", f"score {score} meets the {purpose} pass mark {mark}", mark, line)
+
+
+def record_decision(database: Database, inquiry_id: int, decided: Decided) -> None:
+    """Writes the decision onto the read's query record."""
+    with database.session() as session:
+        session.execute(
+            sa.update(Inquiry)
+            .where(Inquiry.id == inquiry_id)
+            .values(decision=decided.decision, credit_line=decided.credit_line)
         )

@@ -29,7 +29,8 @@ from pentascore.service.errors import Refused
 from pentascore.service.published import history, latest
 from pentascore.service.reads import ALLOWED, ReadJob
 from pentascore.service.remedies import _explainer
-from pentascore.service.scenarios import decide
+from pentascore.service.scenario_routes import _debt
+from pentascore.service.scenarios import decide, record_decision, thresholds
 from pentascore.web import charts
 from pentascore.web.i18n import LANGUAGES, translator
 
@@ -286,17 +287,19 @@ def add_pages(app: FastAPI) -> None:
                         now,
                     )
                     result = {"authorization_id": made.id, "status": made.status}
-            elif form.get("act") == "decide":
-                decided = decide(svc.database, found.id, ref, purpose, now, lambda _: 0.0)
-                result = {"decision": decided.decision, "reason": decided.reason}
             else:
                 read = await svc.reads.read(svc.database, ReadJob(found.id, ref, purpose, now))
                 assert read is not None
-                result = (
-                    {"score": read.score.score, "band": read.score.band}
-                    if read.outcome == ALLOWED and read.score is not None
-                    else {"error": read.outcome}
-                )
+                if read.outcome != ALLOWED or read.score is None:
+                    result = {"error": read.outcome}
+                elif form.get("act") == "decide":
+                    with svc.database.session() as session:
+                        mark = thresholds(session, found.id)[purpose]
+                    decided = decide(read, purpose, mark, lambda: _debt(svc, ref))
+                    record_decision(svc.database, read.inquiry_id, decided)
+                    result = {"decision": decided.decision, "reason": decided.reason}
+                else:
+                    result = {"score": read.score.score, "band": read.score.band}
         except (Refused, ValueError) as exc:
             result = {"error": getattr(exc, "code", str(exc))}
         return _page(
