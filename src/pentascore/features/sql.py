@@ -261,18 +261,22 @@ def label_sql(dialect: Dialect, as_of: datetime, until: datetime, *, lake: str =
 def depth_sql(
     dialect: Dialect, as_of: datetime, *, lake: str = "lake", users: Sequence[str] | None = None
 ) -> str:
-    """How deep each person's file is as of ``as_of``: the age in days of their oldest event
-    and of their latest one. Inquiries are partners' reads, not the person's activity, and do
-    not count."""
+    """How deep each person's file is as of ``as_of``: the age in days of their oldest
+    current event and of their latest one (voided and superseded records do not count).
+    Inquiries are partners' reads, not the person's activity, and do not count either."""
     as_of_us = _micros(as_of)
     at = dialect.timestamp(as_of)
     only = "" if users is None else f" AND user_id IN ({_string_list(users)})"
     return f"""
+    WITH superseded AS (
+        {superseded_sql(lake, f"ts < {at}")}
+    )
     SELECT user_id,
            CAST(max({expand("$age(ts)", dialect, as_of_us)}) AS DOUBLE) AS file_age_days,
            CAST(min({expand("$age(ts)", dialect, as_of_us)}) AS DOUBLE) AS last_activity_days
-    FROM {lake}
-    WHERE ts < {at} AND type <> 'inquiry'{only}
+    FROM {lake} p
+    WHERE ts < {at} AND type <> 'inquiry' AND NOT coalesce(p.void, false)
+      AND NOT EXISTS (SELECT 1 FROM superseded s WHERE s.event_id = p.event_id){only}
     GROUP BY user_id
     ORDER BY user_id
     """

@@ -105,10 +105,15 @@ def score_people(
     extra: pa.Table | None = None,
 ) -> pa.Table:
     """Scores as of ``at`` of everyone in the lake, or of ``users``, but thin files: a
-    `SCORE_SCHEMA` table, empty when none of them is scoreable."""
+    `SCORE_SCHEMA` table, empty when none of them is scoreable. ``extra`` events count in
+    the features, not in the thin-file rule."""
     features = features_as_of(engine, lake, history, at, users, extra)
-    thin = {t.user_id for t in thin_files(engine, lake, at, users)}
-    if thin:
-        keep = [u not in thin for u in features.column("user_id").to_pylist()]
-        features = features.filter(pa.array(keep, pa.bool_()))
-    return score_table(model, version, features, at.date())
+    deep = {
+        d["user_id"]
+        for d in engine.depth(lake, at, users).to_pylist()
+        if d["file_age_days"] >= MIN_FILE_AGE_DAYS and d["last_activity_days"] <= MAX_QUIET_DAYS
+    }
+    # Only people whose own current records make a deep enough file: not those with nothing
+    # but partners' reads, nor those whose records were all voided.
+    keep = [u in deep for u in features.column("user_id").to_pylist()]
+    return score_table(model, version, features.filter(pa.array(keep, pa.bool_())), at.date())
