@@ -136,6 +136,13 @@ def check_features(
     ]
     if wrong:
         raise EngineDisagrees(f"as of {as_of.isoformat()}:\n" + "\n".join(wrong))
+    # Each person alone (a refresh, an explanation) gets the same row as in the batch.
+    for user in users:
+        alone = engine.features(lake, as_of, previous_scores=previous, users=[user]).to_pylist()
+        if [r.pop("user_id") for r in alone] != [user] or not all(
+            same(alone[0][name], got[user][name]) for name in NAMES
+        ):
+            raise EngineDisagrees(f"as of {as_of}: {RAW_ID.get(user, user)} alone differs")
     return got
 
 

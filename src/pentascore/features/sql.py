@@ -118,6 +118,16 @@ def relation_sql(
     as_of_us = _micros(as_of)
     at = dialect.timestamp(as_of)
     only = "" if users is None else f" AND user_id IN ({_string_list(users)})"
+    # For chosen people, their features read only their own events and those of the people
+    # they link to or transfer with (whose flags feed the connections features).
+    near = (
+        ""
+        if users is None
+        else f"""
+          AND (p.user_id IN ({_string_list(users)}) OR p.user_id IN (
+              SELECT counterparty_id FROM {lake}
+              WHERE user_id IN ({_string_list(users)}) AND counterparty_id IS NOT NULL))"""
+    )
 
     def x(text: str) -> str:
         return expand(text, dialect, as_of_us)
@@ -129,7 +139,7 @@ def relation_sql(
     events AS (
         SELECT {", ".join(EVENT_COLUMNS)} FROM {lake} p
         WHERE p.ts < {at} AND NOT coalesce(p.void, false)
-          AND NOT EXISTS (SELECT 1 FROM superseded s WHERE s.event_id = p.event_id)
+          AND NOT EXISTS (SELECT 1 FROM superseded s WHERE s.event_id = p.event_id){near}
     ),
     spine AS (
         SELECT DISTINCT user_id FROM {lake} WHERE ts < {at}{only}
