@@ -106,6 +106,13 @@ def test_dispute_filed_queued_and_upheld(world: World) -> None:
     assert twice.status_code == 409
 
     assert w.client.get("/v1/ops/disputes", headers=me).status_code == 401
+    for verdict in ("uphold", "reject"):
+        sneaky = w.client.post(
+            f"/v1/ops/disputes/{dispute['dispute_id']}/{verdict}",
+            headers=me,
+            json={"note": "I decide myself", "void": True},
+        )
+        assert sneaky.status_code == 401
     w.clock.set(w.clock.now() + timedelta(days=21))
     queued = w.client.get("/v1/ops/disputes", headers=w.operator).json()["items"]
     assert [(q["dispute_id"], q["late"]) for q in queued] == [(dispute["dispute_id"], True)]
