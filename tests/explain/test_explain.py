@@ -4,6 +4,7 @@ of the lake with the actions' events ingested."""
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from pentascore.core.dates import add_months
 from pentascore.core.errors import ConfigError
 from pentascore.core.types import Dimension
 from pentascore.events.pseudonym import pseudonymize_value
-from pentascore.explain.actions import ACTIONS, action_events
+from pentascore.explain.actions import ACTIONS, RepairPolicy, action_events
 from pentascore.explain.reasons import headroom, reasons
 from pentascore.explain.whatif import Explainer, NotScoreable
 from pentascore.features.catalog import CATALOG
@@ -191,3 +192,18 @@ def test_reaching_a_target_takes_the_fewest_plan_steps(
     if k > 1:  # one step fewer does not reach it
         assert explainer.what_if(user, NOW, reached.actions[:-1]).predicted < target
     assert explainer.reach(user, NOW, 951) is None
+
+
+def test_what_if_repairs_only_what_the_policy_would_repair(
+    explainer: Explainer, scored_home: ScoredHome
+) -> None:
+    user = _overdue_people(explainer, scored_home)[0]
+    history = explainer.events_of(user)
+    lenient = action_events(user, history, NOW, ["repay_and_repair"])
+    assert lenient.num_rows >= 1
+    strict = action_events(
+        user, history, NOW, ["repay_and_repair"], policy=RepairPolicy(max_amount=0)
+    )
+    assert strict.num_rows == 0
+    refusing = replace(explainer, repair_policy=RepairPolicy(max_amount=0))
+    assert "repay_and_repair" not in {s.action for s in refusing.plan(user, NOW)}

@@ -19,6 +19,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from pentascore.explain.actions import RepairPolicy
 from pentascore.lake import ParquetLake
 from pentascore.service.db import AuditEntry, Base, Database, Dispute, PublishedScore
 from pentascore.service.disputes import (
@@ -30,7 +31,7 @@ from pentascore.service.disputes import (
 )
 from pentascore.service.errors import Refused
 from pentascore.service.refresh import Rescorer, refresh
-from pentascore.service.repairs import RepairPolicy, ask_repair
+from pentascore.service.repairs import ask_repair
 from tests.service.conftest import ScoredHome, World, make_world
 
 POLICY = RepairPolicy(max_amount=1_000_000, max_days_to_repay=365)

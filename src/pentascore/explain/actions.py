@@ -23,6 +23,18 @@ _UTILITY_BILL = 20_000
 
 
 @dataclass(frozen=True)
+class RepairPolicy:
+    """Which repaid overdue bills can be repaired (settings ``repair_*``): at most
+    ``max_amount`` minor units, repaid in full at most ``max_days_to_repay`` after due."""
+
+    max_amount: int = 1_000_000
+    max_days_to_repay: int = 365
+
+    def allows(self, amount: int, due: datetime, paid: datetime) -> bool:
+        return amount <= self.max_amount and (paid - due).days <= self.max_days_to_repay
+
+
+@dataclass(frozen=True)
 class Action:
     name: str
     text: str  # what the person would do, in plain words
@@ -130,12 +142,23 @@ ACTIONS: dict[str, Action] = {
 
 
 def action_events(
-    user: str, history: Rows, at: datetime, names: list[str], batch: str = "whatif"
+    user: str,
+    history: Rows,
+    at: datetime,
+    names: list[str],
+    batch: str = "whatif",
+    policy: RepairPolicy | None = None,
 ) -> pa.Table:
-    """The hypothetical events of the named actions, as a `LAKE_SCHEMA` table."""
+    """The hypothetical events of the named actions, as a `LAKE_SCHEMA` table. A repair the
+    ``policy`` would refuse (default: the default policy) is left out: no promise of points
+    the person cannot get."""
+    policy = policy if policy is not None else RepairPolicy()
     rows: Rows = []
     for name in names:
-        for i, row in enumerate(ACTIONS[name].make(user, history, at)):
+        made = ACTIONS[name].make(user, history, at)
+        if name == "repay_and_repair":
+            made = [r for r in made if policy.allows(r["amount"], r["due_ts"], r["paid_ts"])]
+        for i, row in enumerate(made):
             rows.append(
                 {
                     **row,

@@ -11,7 +11,7 @@ lake plus the actions' events: nothing is guessed from coefficients.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +21,7 @@ import pyarrow as pa
 from pentascore.core.dates import add_months
 from pentascore.core.errors import ConfigError
 from pentascore.core.types import Dimension
-from pentascore.explain.actions import ACTIONS, Rows, action_events
+from pentascore.explain.actions import ACTIONS, RepairPolicy, Rows, action_events
 from pentascore.explain.reasons import Reason, headroom, reasons
 from pentascore.features.engine import FeatureEngine
 from pentascore.lake.store import ParquetLake
@@ -76,6 +76,7 @@ class Explainer:
     history: ScoreHistory
     model: Model
     version: str
+    repair_policy: RepairPolicy = field(default_factory=RepairPolicy)
 
     def events_of(self, user: str) -> Rows:
         """The person's current events (corrections applied), oldest first."""
@@ -114,7 +115,7 @@ class Explainer:
             )
         self.check_scoreable(user, at)
         now = self.score(user, at)["score"]
-        extra = action_events(user, self.events_of(user), at, names)
+        extra = action_events(user, self.events_of(user), at, names, policy=self.repair_policy)
         months = max(ACTIONS[n].months for n in names)
         done = add_months(at, months)
         after = [self.score(user, t, extra)["score"] for t in (done, add_months(done, 1))]
@@ -133,7 +134,7 @@ class Explainer:
         history = self.events_of(user)
         steps = []
         for action in ACTIONS.values():
-            extra = action_events(user, history, at, [action.name])
+            extra = action_events(user, history, at, [action.name], policy=self.repair_policy)
             if extra.num_rows == 0:
                 continue
             done = add_months(at, action.months)

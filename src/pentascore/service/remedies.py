@@ -12,7 +12,7 @@ from fastapi import Depends, FastAPI, status
 from pydantic import BaseModel, Field, StringConstraints
 
 from pentascore.events.schema import ID_PATTERN
-from pentascore.explain.actions import ACTIONS
+from pentascore.explain.actions import ACTIONS, RepairPolicy
 from pentascore.explain.whatif import Explainer, NotScoreable
 from pentascore.service.app import (
     PROBLEMS,
@@ -26,7 +26,7 @@ from pentascore.service.app import (
 from pentascore.service.db import Dispute, Repair
 from pentascore.service.disputes import disputes_of, file_dispute, queue, reject, uphold
 from pentascore.service.errors import Refused
-from pentascore.service.repairs import RepairPolicy, ask_repair, repairs_of
+from pentascore.service.repairs import ask_repair, repairs_of
 from pentascore.service.schemas import Page, Problem, Strict
 
 EventId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
@@ -124,7 +124,8 @@ class Decision(Strict):
 def _explainer(svc: Service) -> Explainer:
     r = svc.rescorer
     model, doc = r.registry.load()
-    return Explainer(r.engine, r.lake, r.history, model, doc.version)
+    policy = RepairPolicy(svc.settings.repair_max_amount, svc.settings.repair_max_days_to_repay)
+    return Explainer(r.engine, r.lake, r.history, model, doc.version, policy)
 
 
 def _unscoreable(exc: NotScoreable) -> Refused:

@@ -6,13 +6,13 @@ granted repair comes with one extra refresh."""
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from pentascore.core.clock import Clock
+from pentascore.explain.actions import RepairPolicy
 from pentascore.lake.store import ParquetLake
 from pentascore.service.authorizations import audit
 from pentascore.service.corrections import current_record, write_correction
@@ -21,12 +21,6 @@ from pentascore.service.errors import Refused
 
 REPAIRED = "repaired"
 REFUSED = "refused"
-
-
-@dataclass(frozen=True)
-class RepairPolicy:
-    max_amount: int  # minor units
-    max_days_to_repay: int
 
 
 def repair_event_id(repair_id: int) -> str:
