@@ -489,19 +489,19 @@ class PartnerCache:
         self, ttl: float = PARTNER_TTL, monotonic: Callable[[], float] = time.monotonic
     ) -> None:
         self.ttl = ttl
-        self._monotonic = monotonic
+        self.monotonic = monotonic
         self._entries: dict[str, tuple[float, Partner]] = {}
         self._lock = threading.Lock()
 
     def get(self, key_hash: str) -> Partner | None:
         entry = self._entries.get(key_hash)
-        if entry is None or entry[0] <= self._monotonic():
+        if entry is None or entry[0] <= self.monotonic():
             return None
         return entry[1]
 
     def put(self, key_hash: str, partner: Partner) -> None:
         with self._lock:
-            now = self._monotonic()
+            now = self.monotonic()
             if len(self._entries) > 10_000:  # keys are few; never let the table grow unbounded
                 self._entries = {k: e for k, e in self._entries.items() if e[0] > now}
             self._entries[key_hash] = (now + self.ttl, partner)
