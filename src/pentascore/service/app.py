@@ -52,6 +52,7 @@ from pentascore.service.reads import (
     ALLOWED,
     NO_SCORE,
     PartnerCache,
+    Read,
     ReadJob,
     ReadQueue,
     Score,
@@ -224,6 +225,24 @@ def _rate_limited(wait: float) -> Refused:
     )
 
 
+async def guarded_read(svc: Service, found: Partner, user_id: str, purpose: str) -> Read:
+    """The partner's read of the person's score for ``purpose``, through the read path
+    (authorization checked and attempt recorded in one transaction, rate-limited attempts
+    too); refused with the reason unless a score came back."""
+    wait = _wait(svc, found)
+    read = await svc.reads.read(
+        svc.database,
+        ReadJob(found.id, svc.user_ref(user_id), purpose, svc.clock.now(), throttled=bool(wait)),
+    )
+    if read is None:
+        raise _rate_limited(wait)
+    if read.outcome == NO_SCORE:
+        raise Refused(404, NO_SCORE, "this person has no score yet.")
+    if read.outcome != ALLOWED or read.score is None:
+        raise Refused(403, read.outcome, _REFUSALS.get(read.outcome, "refused."))
+    return read
+
+
 def _next(offset: int, limit: int, more: bool) -> int | None:
     return offset + limit if more else None
 
@@ -377,20 +396,8 @@ def _routes(app: FastAPI) -> None:
     ) -> PartnerScore:
         """A person's score, under your active authorization for this purpose. Every
         attempt, allowed or refused, leaves a query record the person can see."""
-        svc = _service(request)
-        ref = svc.user_ref(user_id)
-        now = svc.clock.now()
-        wait = _wait(svc, found)
-        read = await svc.reads.read(
-            svc.database, ReadJob(found.id, ref, purpose.value, now, throttled=bool(wait))
-        )
-        if read is None:
-            raise _rate_limited(wait)
-        outcome = read.outcome
-        if outcome == NO_SCORE:
-            raise Refused(404, NO_SCORE, "this person has no score yet.")
-        if outcome != ALLOWED or read.score is None:
-            raise Refused(403, outcome, _REFUSALS.get(outcome, "refused."))
+        read = await guarded_read(_service(request), found, user_id, purpose.value)
+        assert read.score is not None
         return PartnerScore(
             score=read.score.score,
             band=read.score.band,

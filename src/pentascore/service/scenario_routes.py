@@ -15,15 +15,12 @@ from pentascore.service.app import (
     PartnerDep,
     Service,
     ServiceDep,
-    _rate_limited,
     _reader,
     _service,
     _throttle,
-    _wait,
+    guarded_read,
 )
 from pentascore.service.db import Database, Partner
-from pentascore.service.errors import Refused
-from pentascore.service.reads import ALLOWED, NO_SCORE, ReadJob
 from pentascore.service.scenarios import decide, record_decision, set_threshold, thresholds
 from pentascore.service.schemas import Purpose, Strict
 
@@ -93,18 +90,9 @@ def add_routes(app: FastAPI) -> None:
         suggested credit line under a score+dimensions authorization. It is a read: the same
         authorization, the same query record (with the decision on it)."""
         svc = _service(request)
+        read = await guarded_read(svc, found, user_id, purpose.value)
+        assert read.score is not None
         ref = svc.user_ref(user_id)
-        now = svc.clock.now()
-        wait = _wait(svc, found)
-        read = await svc.reads.read(
-            svc.database, ReadJob(found.id, ref, purpose.value, now, throttled=bool(wait))
-        )
-        if read is None:
-            raise _rate_limited(wait)
-        if read.outcome == NO_SCORE:
-            raise Refused(404, NO_SCORE, "this person has no score yet.")
-        if read.outcome != ALLOWED or read.score is None:
-            raise Refused(403, read.outcome, "no active authorization for this purpose.")
         mark = (await run_in_threadpool(_thresholds, svc.database, found.id))[purpose.value]
         decided = await run_in_threadpool(
             decide, read, purpose.value, mark, lambda: _debt(svc, ref)
