@@ -124,6 +124,16 @@ class Settings(BaseSettings):
     def scores_dir(self) -> Path:
         return self.home / "scores"
 
+    @property
+    def features_dir(self) -> Path:
+        """Monthly feature snapshots (`pentascore.scores.snapshots`), read by monitoring."""
+        return self.home / "features"
+
+    @property
+    def runs_dir(self) -> Path:
+        """The monthly runs' manifests (`pentascore.scores.monthly`)."""
+        return self.home / "runs"
+
     def resolve_pseudonym_key(self) -> bytes:
         """The pseudonymization key: from settings, else the home's key file, else a new one."""
         if self.pseudonym_key is not None:
