@@ -46,8 +46,8 @@ demo: $(STAMP)
 	$(BIN)/pentascore --home $(DEMO_DIR)/home lake stats
 	@echo "== 4/6 train a scorecard on the features and outcomes as of $(DEMO_AS_OF), make it the champion"
 	$(BIN)/pentascore --home $(DEMO_DIR)/home train --as-of $(DEMO_AS_OF) --repeats 1 --promote
-	@echo "== 5/6 score everyone as of $(DEMO_AS_OF)"
-	$(BIN)/pentascore --home $(DEMO_DIR)/home score --as-of $(DEMO_AS_OF)
+	@echo "== 5/6 the monthly run as of $(DEMO_AS_OF): features, scores, publish"
+	$(BIN)/pentascore --home $(DEMO_DIR)/home run-month --as-of $(DEMO_AS_OF)
 	@echo "== 6/6 serve the scores: a partner, a person, and the URL to try (Ctrl-C stops)"
 	@$(BIN)/pentascore --home $(DEMO_DIR)/home partners add "Demo Hotel" --json > $(DEMO_DIR)/partner.json
 	@$(BIN)/python -c "import pyarrow.parquet as pq; print(pq.read_table('$(DEMO_DIR)/sim/truth/users.parquet').column('user_id')[0])" > $(DEMO_DIR)/user.txt

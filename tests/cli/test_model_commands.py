@@ -109,6 +109,24 @@ def test_train_promote_score_on_the_lake(runner: CliRunner, home: tuple[Path, st
         stored = session.scalar(sa.select(sa.func.count()).select_from(PublishedScore))
     assert stored == table.num_rows
 
+    # `score` is the month's run: `run-month` on the same date finds every stage done.
+    monthly = runner.invoke(app, [*h, "run-month", "--as-of", as_of, "--json"])
+    assert monthly.exit_code == 0, monthly.output
+    stages = last_json(monthly.stdout)["stages"]
+    assert {name: s["ran"] for name, s in stages.items()} == {  # type: ignore[union-attr]
+        "inquiries": True,
+        "features": False,
+        "scores": False,
+        "publish": False,
+    }
+    next_month = add_months(parse_as_of(as_of), 1).date().isoformat()
+    shown = runner.invoke(app, [*h, "run-month", "--as-of", next_month])
+    assert shown.exit_code == 0, shown.output
+    assert "people scored" in shown.stdout and "publish" in shown.stdout
+    with Database(f"sqlite:///{root / 'state.db'}").session() as session:
+        months = session.scalars(sa.select(PublishedScore.as_of).distinct()).all()
+    assert sorted(d.isoformat() for d in months) == [as_of, next_month]
+
 
 def test_train_on_a_shipped_data_set_as_gbdt(runner: CliRunner, tmp_path: Path) -> None:
     needs_data("german_credit/germancredit.csv.gz")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import pyarrow as pa
 import typer
 from rich import box
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from pentascore.cli.common import Context, as_of_and_engine, ctx_of, emit_json, fail
@@ -21,6 +21,8 @@ from pentascore.lake import ParquetLake
 
 if TYPE_CHECKING:
     from pentascore.features.engine import FeatureEngine
+    from pentascore.model.train import Model
+    from pentascore.scores.monthly import MonthlyRun, StageHook
 
 # Column headings narrow enough for an 80-column terminal.
 _SHORT = {
@@ -37,6 +39,7 @@ models_app = typer.Typer(help="The model registry: list, show, promote.", no_arg
 def register(app: typer.Typer) -> None:
     app.command()(train)
     app.command()(score)
+    app.command("run-month")(run_month_command)
     app.add_typer(models_app, name="models")
 
 
@@ -196,68 +199,146 @@ def _features_as_of(c: Context, engine: FeatureEngine, at: datetime) -> pa.Table
     )
 
 
-def score(
-    ctx: typer.Context,
-    as_of: Annotated[str, typer.Option("--as-of", help="Date the scores are as of.")],
-    model: Annotated[
-        str | None, typer.Option("--model", help="Model version; default the champion.")
-    ] = None,
-    engine: Annotated[str, typer.Option(help="Feature engine: duckdb or spark.")] = "duckdb",
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-) -> None:
-    """Score everyone in the lake as of a date and add the run to the score history."""
+_ENGINE = Annotated[str, typer.Option(help="Feature engine: duckdb or spark.")]
+_SPARK_MASTER = Annotated[
+    str | None, typer.Option(help="Spark master URL (with --engine spark); default local[2].")
+]
+_MODEL = Annotated[str | None, typer.Option("--model", help="Model version; default the champion.")]
+
+
+def _monthly(
+    c: Context,
+    as_of: str,
+    model: str | None,
+    engine: str,
+    spark_master: str | None,
+    on_stage: StageHook | None = None,
+) -> tuple[MonthlyRun, Model]:
+    """The monthly run as of ``as_of`` (`pentascore.scores.monthly`), or a clear error."""
     from pentascore.model.registry import ModelRegistry
-    from pentascore.model.scale import BAND_NAMES
     from pentascore.scores.history import ScoreHistory
-    from pentascore.scores.run import score_people, thin_files
+    from pentascore.scores.monthly import MonthlyInputs, run_month
+    from pentascore.scores.snapshots import FeatureSnapshots
     from pentascore.service.db import open_database
     from pentascore.service.inquiry_export import export_inquiries
     from pentascore.service.published import publish
 
-    c = ctx_of(ctx)
-    at, chosen = as_of_and_engine(c, as_of, engine)
-    history = ScoreHistory(c.settings.scores_dir)
+    at, chosen = as_of_and_engine(c, as_of, engine, master=spark_master or "")
+    settings, clock = c.settings, SystemClock()
+    lake = ParquetLake(settings.lake_dir)
     try:
-        loaded, doc = ModelRegistry(c.settings.models_dir).load(model)
-        database = open_database(c.settings.database)
-        # Partner reads recorded by the service count as inquiries in these features.
-        export_inquiries(
-            database, ParquetLake(c.settings.lake_dir), c.settings.rejects_dir, SystemClock()
+        loaded, doc = ModelRegistry(settings.models_dir).load(model)
+        database = open_database(settings.database)
+        run = run_month(
+            at,
+            engine=chosen,
+            inputs=MonthlyInputs(
+                lake=lake,
+                history=ScoreHistory(settings.scores_dir),
+                snapshots=FeatureSnapshots(settings.features_dir),
+                runs_dir=settings.runs_dir,
+            ),
+            model=loaded,
+            version=doc.version,
+            export_inquiries=lambda: export_inquiries(database, lake, settings.rejects_dir, clock),
+            publish=lambda scores: publish(database, scores, clock.now()),
+            clock=clock,
+            on_stage=on_stage,
         )
-        lake = ParquetLake(c.settings.lake_dir)
-        with c.errors.status(f"features and scores as of {at:%Y-%m-%d} with {doc.version} ..."):
-            scores = score_people(chosen, lake, history, loaded, doc.version, at)
-            thin = len(thin_files(chosen, lake, at))
-        if scores.num_rows == 0:
-            raise ModelError(
-                f"no one in the lake is scoreable as of {at:%Y-%m-%d} ({thin:,} thin files)."
-            )
-        path = history.write(scores)
-        with c.errors.status(f"publishing {scores.num_rows:,} scores to the service ..."):
-            published = publish(database, scores, SystemClock().now())
     except (ConfigError, ModelError, LakeError) as exc:
         raise fail(c.errors, str(exc)) from exc
-    values = scores.column("score").to_numpy()
-    bands = scores.column("band").to_pylist()
-    by_band = {b: bands.count(b) for b in BAND_NAMES}
+    return run, loaded
+
+
+def run_month_command(
+    ctx: typer.Context,
+    as_of: Annotated[str, typer.Option("--as-of", help="Date the month's scores are as of.")],
+    model: _MODEL = None,
+    engine: _ENGINE = "duckdb",
+    spark_master: _SPARK_MASTER = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """The month's run: inquiries -> features -> scores -> publish. Resumable: run it again
+    after a crash and it finishes what was left; after success it changes nothing."""
+    from pentascore.scores.monthly import STAGES
+
+    c = ctx_of(ctx)
+    progress = Progress(
+        SpinnerColumn(finished_text="[green]✓[/green]"),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=c.errors,
+        disable=as_json,
+    )
+    tasks = {name: progress.add_task(name, total=1, start=False) for name in STAGES}
+
+    def on_stage(name: str, event: str) -> None:
+        if event == "start":
+            progress.start_task(tasks[name])
+            progress.update(tasks[name], description=f"{name} ...")
+        else:
+            note = " (done already)" if event == "skipped" else ""
+            progress.update(tasks[name], completed=1, description=f"{name}{note}")
+            progress.stop_task(tasks[name])
+
+    with progress:
+        run, _ = _monthly(c, as_of, model, engine, spark_master, on_stage)
+    summary = run.to_dict()
+    if as_json:
+        emit_json(summary)
+        return
+    table = Table("stage", "ran", "seconds", "result", box=box.SIMPLE_HEAD)
+    for report in run.stages:
+        shown = {k: v for k, v in report.detail.items() if k not in ("file", "bands")}
+        table.add_row(
+            report.name,
+            "yes" if report.ran else "done already",
+            f"{report.seconds:.1f}",
+            ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in shown.items()),
+        )
+    c.console.print(table)
+    c.console.print(
+        f"as of {summary['as_of']} with {run.model}: {summary['scored']:,} people scored "
+        f"(mean {summary['mean_score']}), {summary['thin_files']:,} thin files not scored."
+    )
+
+
+def score(
+    ctx: typer.Context,
+    as_of: Annotated[str, typer.Option("--as-of", help="Date the scores are as of.")],
+    model: _MODEL = None,
+    engine: _ENGINE = "duckdb",
+    spark_master: _SPARK_MASTER = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Score everyone in the lake as of a date: the monthly run (`run-month`), shown as the
+    score distribution and a few people's points."""
+    from pentascore.scores.history import ScoreHistory
+
+    c = ctx_of(ctx)
+    with c.errors.status(f"the run as of {as_of} ..."):
+        run, loaded = _monthly(c, as_of, model, engine, spark_master)
+    result = run.summary
     summary = {
-        "as_of": at.date().isoformat(),
-        "model": doc.version,
-        "users": scores.num_rows,
-        "mean_score": round(float(values.mean()), 2),
-        "min_score": int(values.min()),
-        "max_score": int(values.max()),
-        "bands": by_band,
-        "file": str(path),
-        "published": published,
-        "thin_files": thin,
+        "as_of": run.as_of.isoformat(),
+        "model": run.model,
+        "users": result["scored"],
+        "mean_score": result["mean_score"],
+        "min_score": result["min_score"],
+        "max_score": result["max_score"],
+        "bands": result["bands"],
+        "file": result["file"],
+        "published": run.stages[-1].detail["published"],
+        "thin_files": result["thin_files"],
     }
     if as_json:
         emit_json(summary)
         return
+    path, thin, by_band = result["file"], result["thin_files"], result["bands"]
+    scores = ScoreHistory(c.settings.scores_dir).read(run.as_of, run.model)
     c.console.print(
         f"scored [bold]{summary['users']:,}[/bold] people as of {summary['as_of']} with "
-        f"{doc.version}: mean {summary['mean_score']}, range {summary['min_score']}-"
+        f"{run.model}: mean {summary['mean_score']}, range {summary['min_score']}-"
         f"{summary['max_score']} -> {path}; {thin:,} thin files not scored"
     )
     bands_table = Table("band", "people", "share")
