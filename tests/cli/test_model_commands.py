@@ -113,7 +113,8 @@ def test_train_promote_score_on_the_lake(runner: CliRunner, home: tuple[Path, st
     monthly = runner.invoke(app, [*h, "run-month", "--as-of", as_of, "--json"])
     assert monthly.exit_code == 0, monthly.output
     stages = last_json(monthly.stdout)["stages"]
-    assert {name: s["ran"] for name, s in stages.items()} == {  # type: ignore[union-attr]
+    assert isinstance(stages, dict)
+    assert {name: s["ran"] for name, s in stages.items()} == {
         "inquiries": True,
         "features": False,
         "scores": False,
