@@ -420,3 +420,96 @@ def test_two_operators_deciding_at_once_cannot_both_win(
         assert stored is not None and stored.status == "rejected"
     current = {e["event_id"] for e in lake.read(current=True).to_pylist()}
     assert record["event_id"] in current
+
+
+def test_a_correction_keeps_the_records_dates(world: World) -> None:
+    """A repair is dated just after the report it corrects, not when it was asked for: the
+    bill's windows and the person's last activity do not move."""
+    w = world
+    lake = ParquetLake(w.settings.lake_dir)
+    bill = next(b for b in _bills(lake) if _verdict(b) is None)
+    user = bill["user_id"]
+    engine = _rescorer(w).engine
+    w.clock.set(w.clock.now() + timedelta(days=40))
+    before = engine.depth(lake, w.clock.now(), [user]).to_pylist()
+    repair = ask_repair(
+        w.database, lake, w.settings.rejects_dir, w.clock, POLICY, user, bill["event_id"]
+    )
+    corrected = next(e for e in _bills(lake) if e["event_id"] == repair.correction_event_id)
+    assert corrected["ts"] == bill["ts"] + timedelta(microseconds=1)
+    assert engine.depth(lake, w.clock.now(), [user]).to_pylist() == before
+
+
+def test_a_dispute_about_a_since_corrected_record_corrects_its_newest_version(
+    world: World,
+) -> None:
+    w = world
+    lake = ParquetLake(w.settings.lake_dir)
+    bill = next(b for b in _bills(lake) if _verdict(b) is None)
+    user = bill["user_id"]
+    dispute = file_dispute(w.database, lake, w.clock, user, bill["event_id"], "never late")
+    # The person repairs the bill while the dispute waits: the disputed version is superseded.
+    repair = ask_repair(
+        w.database, lake, w.settings.rejects_dir, w.clock, POLICY, user, bill["event_id"]
+    )
+    decided = uphold(
+        w.database,
+        lake,
+        w.settings.rejects_dir,
+        w.clock,
+        _rescorer(w),
+        dispute.id,
+        "the lender withdrew the report",
+        void=True,
+    )
+    assert decided.status == "upheld"
+    everything = lake.read().to_pylist()
+    void = next(e for e in everything if e["event_id"] == decided.correction_event_id)
+    assert void["void"] and void["supersedes"] == repair.correction_event_id
+    current = {e["event_id"] for e in lake.read(current=True).to_pylist()}
+    assert not {bill["event_id"], repair.correction_event_id} & current
+
+
+def test_an_uphold_retried_after_a_failed_rescore_writes_its_correction_once(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pentascore.service.disputes as disputes
+
+    w = world
+    lake = ParquetLake(w.settings.lake_dir)
+    late = next(b for b in _bills(lake) if (b["days_past_due"] or 0) >= 30)
+    dispute = file_dispute(w.database, lake, w.clock, late["user_id"], late["event_id"], "paid")
+    rescore = disputes.rescore
+
+    def down(*args: Any) -> dict[str, Any]:
+        raise RuntimeError("the feature engine went away")
+
+    monkeypatch.setattr(disputes, "rescore", down)
+    with pytest.raises(RuntimeError):
+        uphold(
+            w.database,
+            lake,
+            w.settings.rejects_dir,
+            w.clock,
+            _rescorer(w),
+            dispute.id,
+            "paid on time",
+            changes={"days_past_due": 0},
+        )
+    with w.database.session() as session:
+        stored = session.get(Dispute, dispute.id)
+        assert stored is not None and stored.status == "pending"
+    monkeypatch.setattr(disputes, "rescore", rescore)
+    decided = uphold(
+        w.database,
+        lake,
+        w.settings.rejects_dir,
+        w.clock,
+        _rescorer(w),
+        dispute.id,
+        "paid on time",
+        changes={"days_past_due": 0},
+    )
+    assert decided.status == "upheld"
+    written = [e for e in lake.read().to_pylist() if e["event_id"] == decided.correction_event_id]
+    assert len(written) == 1 and written[0]["days_past_due"] == 0

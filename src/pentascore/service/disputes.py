@@ -25,7 +25,7 @@ from pentascore.core.clock import Clock
 from pentascore.events.schema import COMMON_REQUIRED, PII_FIELDS
 from pentascore.lake.store import ParquetLake
 from pentascore.service.authorizations import audit
-from pentascore.service.corrections import current_record, write_correction
+from pentascore.service.corrections import current_record, latest_version, write_correction
 from pentascore.service.db import Database, Dispute, PublishedScore
 from pentascore.service.errors import Refused
 from pentascore.service.refresh import Rescorer, rescore
@@ -134,9 +134,11 @@ def uphold(
     """Upholds the dispute: fixes (``changes``) or voids the record, rescores the person and
     publishes the new score.
 
-    The dispute is claimed first (pending -> upheld, once); the correction is then written
-    with the decision's own timestamp, so a retry writes the same event (a duplicate); if the
-    correction or the rescore fails, the claim is undone and the dispute is pending again."""
+    The dispute is claimed first (pending -> upheld, once), then the correction is written
+    (dated just after the version it corrects: see `write_correction`). If the correction or
+    the rescore fails, the claim is undone and the dispute is pending again; a retry finds a
+    correction already written as the record's newest version and does not write it twice.
+    The dispute may name any version of the record: the newest one is corrected."""
     if void == bool(changes):
         raise Refused(422, "fix_or_void", "uphold with either changes to the record or void.")
     fixed = sorted(set(changes or {}) & _FIXED)
@@ -150,22 +152,26 @@ def uphold(
         if found.status != PENDING:
             raise Refused(409, "not_pending", f"dispute {dispute_id} is {found.status} already.")
         user_ref, event_id = found.user_ref, found.event_id
-    record = current_record(lake, user_ref, event_id)
-    dispute = _claim(database, dispute_id, UPHELD, now, note)
+    record = latest_version(lake, user_ref, event_id)
     correction = dispute_event_id(dispute_id)
+    # A retry after a failure once the correction was written finds it as the newest version.
+    written = record is not None and record["event_id"] == correction
+    if not written:
+        record = current_record(lake, user_ref, event_id)
+    dispute = _claim(database, dispute_id, UPHELD, now, note)
     try:
-        at = write_correction(
-            lake,
-            rejects_dir,
-            clock,
-            record,
-            correction,
-            {"void": True} if void else dict(changes or {}),
-            at=now,
-        )
+        if not written:
+            assert record is not None
+            write_correction(
+                lake,
+                rejects_dir,
+                clock,
+                record,
+                correction,
+                {"void": True} if void else dict(changes or {}),
+            )
         try:
-            # As of just after the correction: a point-in-time read sees events before it.
-            row = rescore(rescorer, user_ref, at + timedelta(microseconds=1))
+            row = rescore(rescorer, user_ref, now)
         except Refused:  # a file too thin to score once the record is gone: no new score
             row = None
     except Exception:
