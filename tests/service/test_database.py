@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from pydantic import SecretStr
 
 from pentascore.core.errors import ConfigError
@@ -39,6 +41,14 @@ def test_migrations_build_the_models_schema_and_go_down_and_up(database: Databas
     database.upgrade()
     database.upgrade()  # idempotent
     assert _columns(database) == expected
+
+
+def test_the_migrations_and_the_models_agree_on_every_type_index_and_constraint(
+    database: Database,
+) -> None:
+    with database.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
 
 
 def test_datetimes_come_back_aware_utc(database: Database) -> None:

@@ -75,7 +75,7 @@ def write_correction(
     same event id again is a duplicate, so a retried correction is stored once."""
     record = {k: v for k, v in current.items() if k not in _LAKE_ONLY and v is not None}
     record.update(changes)
-    when = current["ts"] + timedelta(microseconds=1)
+    when: datetime = current["ts"] + timedelta(microseconds=1)
     record.update(event_id=event_id, supersedes=current["event_id"], ts=when)
     text = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in record.items()}
     try:

@@ -140,6 +140,9 @@ class Inquiry(Base):
     credit_line: Mapped[int | None] = mapped_column(default=None)
 
 
+BATCH, REFRESH, CORRECTION = "batch", "refresh", "correction"
+
+
 class PublishedScore(Base):
     """A person's score from one batch run or refresh: what partners and the person read."""
 
@@ -162,6 +165,11 @@ class PublishedScore(Base):
     identity_traits_radar: Mapped[int]
     connections_radar: Mapped[int]
     published_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # What computed it: the monthly "batch", a person's "refresh", or a "correction" (an
+    # upheld dispute's rescore). A batch never replaces a refresh or correction of its day.
+    source: Mapped[str] = mapped_column(sa.String(12), server_default=BATCH, default=BATCH)
+    # Set when an upheld dispute left the file too thin to score: the score no longer stands.
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Refresh(Base):

@@ -26,8 +26,9 @@ from pentascore.events.schema import COMMON_REQUIRED, PII_FIELDS
 from pentascore.lake.store import ParquetLake
 from pentascore.service.authorizations import audit
 from pentascore.service.corrections import current_record, latest_version, write_correction
-from pentascore.service.db import Database, Dispute, PublishedScore
+from pentascore.service.db import CORRECTION, Database, Dispute, PublishedScore
 from pentascore.service.errors import Refused
+from pentascore.service.published import withdraw
 from pentascore.service.refresh import Rescorer, rescore
 
 DISPUTE_DAYS = 20
@@ -186,9 +187,14 @@ def uphold(
         dispute = session.get(Dispute, dispute_id)  # type: ignore[assignment]
         assert dispute is not None
         dispute.correction_event_id = correction
+        withdrawn = 0
         if row is not None:
-            session.merge(PublishedScore(**row, published_at=now))
+            session.merge(
+                PublishedScore(**row, published_at=now, source=CORRECTION, withdrawn_at=None)
+            )
             dispute.new_score = row["score"]
+        else:
+            withdrawn = withdraw(session, user_ref, now)
         audit(
             session,
             now,
@@ -200,6 +206,7 @@ def uphold(
             void=void,
             changes=changes or {},
             new_score=dispute.new_score,
+            scores_withdrawn=withdrawn,
         )
     return dispute
 

@@ -6,45 +6,75 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from pentascore.core.errors import ModelError
 from pentascore.scores.batch import SCORE_SCHEMA
-from pentascore.service.db import Database, PublishedScore
+from pentascore.service.db import BATCH, Database, PublishedScore
 
 _CHUNK = 20_000
 
 
 def publish(database: Database, scores: pa.Table, now: datetime) -> int:
     """Publishes a score run (a `SCORE_SCHEMA` table of one as-of date and one model) in one
-    transaction; publishing the same run again replaces it. Returns the rows published."""
+    transaction; publishing the same run again replaces it. A person refreshed (or rescored
+    after a dispute) on the run's as-of date keeps that score: it read more recent events than
+    the run, which stops at midnight. Returns the rows published."""
     if scores.schema != SCORE_SCHEMA:
         raise ModelError("only a table with the score schema can be published.")
     if scores.num_rows == 0:
         return 0
     runs = {(r["as_of"], r["model"]) for r in scores.select(["as_of", "model"]).to_pylist()}
+    rows = scores.rename_columns(["user_ref", *SCORE_SCHEMA.names[1:]])
     with database.session() as session:
         for as_of, model in runs:
             session.execute(
                 sa.delete(PublishedScore).where(
-                    PublishedScore.as_of == as_of, PublishedScore.model == model
+                    PublishedScore.as_of == as_of,
+                    PublishedScore.model == model,
+                    PublishedScore.source == BATCH,
                 )
             )
-        rows = scores.rename_columns(["user_ref", *SCORE_SCHEMA.names[1:]])
+            kept = session.scalars(
+                sa.select(PublishedScore.user_ref).where(
+                    PublishedScore.as_of == as_of, PublishedScore.model == model
+                )
+            ).all()
+            if kept:
+                this_run = pc.and_(
+                    pc.equal(rows.column("as_of"), pa.scalar(as_of, pa.date32())),
+                    pc.equal(rows.column("model"), model),
+                )
+                rows = rows.filter(
+                    pc.invert(pc.and_(this_run, pc.is_in(rows.column("user_ref"), pa.array(kept))))
+                )
         for start in range(0, rows.num_rows, _CHUNK):
             batch = rows.slice(start, _CHUNK).to_pylist()
             for row in batch:
                 row["published_at"] = now
+                row["source"] = BATCH
             session.execute(sa.insert(PublishedScore), batch)
-    return int(scores.num_rows)
+    return int(rows.num_rows)
+
+
+def withdraw(session: Session, user_ref: str, now: datetime) -> int:
+    """Withdraws the person's standing scores (an upheld dispute left their file too thin to
+    score); they stay in the database, but nobody reads them any more."""
+    result = session.execute(
+        sa.update(PublishedScore)
+        .where(PublishedScore.user_ref == user_ref, PublishedScore.withdrawn_at.is_(None))
+        .values(withdrawn_at=now)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def latest(session: Session, user_ref: str) -> PublishedScore | None:
     """The person's most recent score (the latest as-of date, then the latest published)."""
     return session.scalars(
         sa.select(PublishedScore)
-        .where(PublishedScore.user_ref == user_ref)
+        .where(PublishedScore.user_ref == user_ref, PublishedScore.withdrawn_at.is_(None))
         .order_by(PublishedScore.as_of.desc(), PublishedScore.published_at.desc())
         .limit(1)
     ).first()
@@ -56,7 +86,7 @@ def history(
     """A page of the person's scores, newest first; and whether more follow."""
     rows = session.scalars(
         sa.select(PublishedScore)
-        .where(PublishedScore.user_ref == user_ref)
+        .where(PublishedScore.user_ref == user_ref, PublishedScore.withdrawn_at.is_(None))
         .order_by(PublishedScore.as_of.desc(), PublishedScore.published_at.desc())
         .offset(offset)
         .limit(limit + 1)

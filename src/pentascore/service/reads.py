@@ -59,7 +59,9 @@ _LATEST = (
         *(getattr(PublishedScore, d.value) for d in Dimension),
         *(getattr(PublishedScore, f"{d.value}_radar") for d in Dimension),
     )
-    .where(PublishedScore.user_ref == sa.bindparam("user_ref"))
+    .where(
+        PublishedScore.user_ref == sa.bindparam("user_ref"), PublishedScore.withdrawn_at.is_(None)
+    )
     .order_by(PublishedScore.as_of.desc(), PublishedScore.published_at.desc())
     .limit(1)
     .subquery("latest")

@@ -15,7 +15,7 @@ from pentascore.model.registry import ModelRegistry
 from pentascore.scores.history import ScoreHistory
 from pentascore.scores.run import score_people, thin_files
 from pentascore.service.authorizations import audit
-from pentascore.service.db import Database, PublishedScore, Refresh, Repair
+from pentascore.service.db import REFRESH, Database, PublishedScore, Refresh, Repair
 from pentascore.service.errors import Refused
 from pentascore.service.repairs import REPAIRED
 
@@ -103,7 +103,9 @@ def refresh(database: Database, rescorer: Rescorer, user_ref: str, now: datetime
                 )
                 if spent.rowcount != 1:  # type: ignore[attr-defined]
                     raise used
-            published = session.merge(PublishedScore(**row, published_at=now))
+            published = session.merge(
+                PublishedScore(**row, published_at=now, source=REFRESH, withdrawn_at=None)
+            )
             audit(
                 session,
                 now,
