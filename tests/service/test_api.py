@@ -306,21 +306,27 @@ def test_events_over_http(world: World) -> None:
     assert refused.status_code == 403 and refused.json()["error"] == "not_furnisher"
 
 
-def test_allowed_reads_become_inquiry_events(world: World) -> None:
+def test_allowed_reads_become_inquiry_events_one_a_day_per_partner_and_purpose(
+    world: World,
+) -> None:
     w, user = world, world.home.users[9]
     asked = _ask(w, user)
     w.client.post(f"/v1/me/authorizations/{asked['authorization_id']}/grant", headers=w.me(user))
+    first = w.clock.now()
     for _ in range(3):
         assert _read(w, user).status_code == 200
     _read(w, user, purpose="lending")  # refused: not an inquiry
+    w.clock.set(first + timedelta(days=1))
+    assert _read(w, user).status_code == 200
     lake = ParquetLake(w.settings.lake_dir)
     engine = DuckDBEngine(threads=1)
-    later = w.clock.now() + timedelta(days=1)
+    later = first + timedelta(days=2)
     before = engine.features(lake, later, users=[_ref(user)]).to_pylist()[0]["ch_inquiries_30"]
-    assert export_inquiries(w.database, lake, w.settings.rejects_dir, w.clock) == 3
+    assert export_inquiries(w.database, lake, w.settings.rejects_dir, w.clock) == 4
     assert export_inquiries(w.database, lake, w.settings.rejects_dir, w.clock) == 0
     after = engine.features(lake, later, users=[_ref(user)]).to_pylist()[0]["ch_inquiries_30"]
-    assert after == before + 3
+    # Three reads on the first day count once (the first of them), the next day's once more.
+    assert after == before + 2
     inquiries = lake.read().filter(
         lake.read().column("type").to_numpy(zero_copy_only=False) == "inquiry"
     )
@@ -329,7 +335,7 @@ def test_allowed_reads_become_inquiry_events(world: World) -> None:
     mine = inquiries.filter(
         (inquiries.column("user_id").to_numpy(zero_copy_only=False) == _ref(user)) & ours
     )
-    assert mine.num_rows == 3
+    assert sorted(mine.column("ts").to_pylist()) == [first, first + timedelta(days=1)]
     assert set(mine.column("partner_id").to_pylist()) == {w.hotel_id}
     assert set(mine.column("scenario").to_pylist()) == {"hotel"}
 

@@ -1,10 +1,16 @@
 """Allowed score reads become inquiry events in the lake, where the inquiry features count
 them. The inquiries table is the outbox: rows are marked once their batch is committed, and
 a crash between the two only repeats event ids the lake already holds (ingest is idempotent
-by event id)."""
+by event id).
+
+One partner reading one person for one purpose several times in a day is one inquiry (its
+first read), as bureaus count repeated pulls for the same application once: a partner
+re-checking a score must not lower it."""
 
 from __future__ import annotations
 
+import hashlib
+from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -19,8 +25,10 @@ BATCH = 50_000
 _IN_LIST = 5_000  # below SQLite's limit of bound parameters
 
 
-def inquiry_event_id(inquiry_id: int) -> str:
-    return f"pentascore-inquiry-{inquiry_id}"
+def inquiry_event_id(user_ref: str, partner_id: str, purpose: str, at: datetime) -> str:
+    """The same for every read of the person by the partner for the purpose on that UTC day."""
+    key = f"{user_ref}|{partner_id}|{purpose}|{at.astimezone(UTC).date().isoformat()}"
+    return f"pentascore-inquiry-{hashlib.sha256(key.encode()).hexdigest()[:24]}"
 
 
 def export_inquiries(database: Database, lake: ParquetLake, rejects_dir: Path, clock: Clock) -> int:
@@ -38,9 +46,10 @@ def export_inquiries(database: Database, lake: ParquetLake, rejects_dir: Path, c
             ).all()
         if not rows:
             return total
+        # Rows come oldest first, so the day's first read is the one kept.
         records = [
             {
-                "event_id": inquiry_event_id(r.id),
+                "event_id": inquiry_event_id(r.user_ref, r.partner_id, r.purpose, r.at),
                 "user_id": r.user_ref,
                 "type": "inquiry",
                 "ts": r.at.isoformat(),
@@ -49,6 +58,7 @@ def export_inquiries(database: Database, lake: ParquetLake, rejects_dir: Path, c
             }
             for r in rows
         ]
+        records = list({r["event_id"]: r for r in reversed(records)}.values())
         # The user ids are pseudonyms already: key None stores them as they are.
         ingest_chunks(
             [records_chunk(records, "service inquiries")],
