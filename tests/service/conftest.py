@@ -128,6 +128,8 @@ def make_world(
         shutil.copytree(scored_home.root, root)
     else:
         root = scored_home.root
+    # The tests' clock stands still, so no allowance refills: only a test of the limit sets it.
+    settings.setdefault("consumer_computations_per_minute", 100_000)
     config = Settings(
         home=root,
         pseudonym_key=KEY.decode(),

@@ -354,6 +354,26 @@ def test_rate_limit_is_recorded(
     assert _read(w, user).status_code == 403  # a token came back
 
 
+def test_a_persons_rescoring_requests_are_rate_limited_per_person(
+    scored_home: ScoredHome, database: Database, tmp_path: Path
+) -> None:
+    w = make_world(scored_home, database, tmp_path / "home", consumer_computations_per_minute=6)
+    one, other = w.home.users[11], w.home.users[12]
+    codes = [w.client.get("/v1/me/records", headers=w.me(one)).status_code for _ in range(5)] + [
+        w.client.post(
+            "/v1/me/whatif", headers=w.me(one), json={"actions": ["verify_education"]}
+        ).status_code
+    ]
+    assert codes == [200] * 5 + [429]  # a burst of 5, then wait
+    limited = w.client.get("/v1/me/explanation", headers=w.me(one))
+    assert limited.json()["error"] == "rate_limited" and int(limited.headers["Retry-After"]) >= 1
+    # Reading one's own score costs no computation; another person has their own allowance.
+    assert w.client.get("/v1/me/score", headers=w.me(one)).status_code == 200
+    assert w.client.get("/v1/me/records", headers=w.me(other)).status_code == 200
+    w.clock.set(w.clock.now() + timedelta(seconds=10))
+    assert w.client.get("/v1/me/records", headers=w.me(one)).status_code == 200
+
+
 def test_body_and_page_limits(scored_home: ScoredHome, database: Database, tmp_path: Path) -> None:
     w = make_world(scored_home, database, tmp_path / "home", max_body_bytes=2048)
     big = {"events": [{"event_id": f"e{i}", "user_id": "u"} for i in range(200)]}

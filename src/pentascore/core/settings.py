@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     partner_reads_per_minute: int = Field(
         default=600, ge=1, description="Default rate limit of a partner's requests."
     )
+    consumer_computations_per_minute: int = Field(
+        default=12,
+        ge=1,
+        description="Rate limit of a person's requests that rescore them (explanation, "
+        "what-if, refresh): each reads the lake.",
+    )
     inquiry_export_seconds: float = Field(
         default=60.0,
         gt=0,

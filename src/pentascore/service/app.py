@@ -201,8 +201,23 @@ def furnisher(
     raise Refused(401, "not_furnisher", "send the operator token or a furnisher's partner key.")
 
 
+def computing_consumer(svc: ServiceDep, me: Annotated[str, Depends(consumer)]) -> str:
+    """A person asking for something that rescores them from the lake (an explanation, a
+    what-if, a refresh): limited per person, since each costs a query over their events."""
+    wait = svc.buckets.take(f"consumer:{me}", svc.settings.consumer_computations_per_minute)
+    if wait:
+        raise Refused(
+            429,
+            "rate_limited",
+            "too many score computations in a short time; try again shortly.",
+            retry_after=round(wait, 3),
+        )
+    return me
+
+
 PartnerDep = Annotated[Partner, Depends(partner)]
 ConsumerDep = Annotated[str, Depends(consumer)]
+ComputingConsumerDep = Annotated[str, Depends(computing_consumer)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 
@@ -525,7 +540,7 @@ def _routes(app: FastAPI) -> None:
         return _decide(svc, me, authorization_id, Decision.REVOKE, body.reason)
 
     @app.post("/v1/me/score/refresh", response_model=MyScore, responses=PROBLEMS, tags=["me"])
-    def my_refresh(svc: ServiceDep, me: ConsumerDep) -> MyScore:
+    def my_refresh(svc: ServiceDep, me: ComputingConsumerDep) -> MyScore:
         """Rescore yourself from your events now; once per calendar month."""
         return _my_score(refresh(svc.database, svc.rescorer, me, svc.clock.now()))
 

@@ -16,6 +16,7 @@ from pentascore.explain.actions import ACTIONS, RepairPolicy
 from pentascore.explain.whatif import Explainer, NotScoreable
 from pentascore.service.app import (
     PROBLEMS,
+    ComputingConsumerDep,
     ConsumerDep,
     Limit,
     Offset,
@@ -164,7 +165,7 @@ def _dispute_out(d: Dispute, now: datetime) -> DisputeOut:
 
 def add_routes(app: FastAPI) -> None:
     @app.get("/v1/me/explanation", response_model=ExplanationOut, responses=PROBLEMS, tags=["me"])
-    def my_explanation(svc: ServiceDep, me: ConsumerDep) -> ExplanationOut:
+    def my_explanation(svc: ServiceDep, me: ComputingConsumerDep) -> ExplanationOut:
         """Your score rescored now: the reasons it is not higher (points lost against the
         best attainable value) and a plan of what would raise it (each step rescored)."""
         try:
@@ -177,7 +178,7 @@ def add_routes(app: FastAPI) -> None:
         return ExplanationOut.model_validate(data)
 
     @app.post("/v1/me/whatif", response_model=WhatIfOut, responses=PROBLEMS, tags=["me"])
-    def my_whatif(body: WhatIfIn, svc: ServiceDep, me: ConsumerDep) -> WhatIfOut:
+    def my_whatif(body: WhatIfIn, svc: ServiceDep, me: ComputingConsumerDep) -> WhatIfOut:
         """Your predicted score once the actions have happened: a rescoring of your events
         with theirs added."""
         unknown = [a for a in body.actions if a not in ACTIONS]
@@ -192,7 +193,7 @@ def add_routes(app: FastAPI) -> None:
     @app.get("/v1/me/records", response_model=Page[RecordOut], responses=PROBLEMS, tags=["me"])
     def my_records(
         svc: ServiceDep,
-        me: ConsumerDep,
+        me: ComputingConsumerDep,
         type: str | None = None,
         offset: Offset = 0,
         limit: Limit = 50,
@@ -233,7 +234,7 @@ def add_routes(app: FastAPI) -> None:
         responses=PROBLEMS | {422: {"model": Problem}},
         tags=["me"],
     )
-    def my_repair(body: RepairIn, svc: ServiceDep, me: ConsumerDep) -> RepairOut:
+    def my_repair(body: RepairIn, svc: ServiceDep, me: ComputingConsumerDep) -> RepairOut:
         """Ask to repair an overdue bill you have repaid in full; granted under the policy,
         it weighs less in your score and gives you one extra refresh."""
         policy = RepairPolicy(svc.settings.repair_max_amount, svc.settings.repair_max_days_to_repay)
@@ -260,7 +261,7 @@ def add_routes(app: FastAPI) -> None:
         responses=PROBLEMS,
         tags=["me"],
     )
-    def my_dispute(body: DisputeIn, svc: ServiceDep, me: ConsumerDep) -> DisputeOut:
+    def my_dispute(body: DisputeIn, svc: ServiceDep, me: ComputingConsumerDep) -> DisputeOut:
         """Contest one of your records; it is pending at once and decided within 20 days."""
         filed = file_dispute(svc.database, svc.lake, svc.clock, me, body.event_id, body.reason)
         return _dispute_out(filed, svc.clock.now())
