@@ -91,7 +91,8 @@ def reasons(
     *,
     connections: bool = False,
 ) -> list[Reason]:
-    """The person's adverse reasons, largest loss first: up to four, then inquiries."""
+    """The person's adverse reasons, largest loss first: up to four, and inquiries as a fifth
+    when they cost points but are not among the four (as FICO lists them)."""
     by_name = {s.name: s for s in specs}
     found: list[Reason] = []
     for j, name in enumerate(model.feature_names):
@@ -113,6 +114,7 @@ def reasons(
         )
     found.sort(key=lambda r: (-r.points_lost, r.feature))
     inquiry = {s.name for s in specs if s.sources == (EventType.INQUIRY,)}
-    main = [r for r in found if r.feature not in inquiry][:MAX_REASONS]
-    fifth = [r for r in found if r.feature in inquiry][:1]
-    return main + fifth
+    main = found[:MAX_REASONS]
+    if any(r.feature in inquiry for r in main):
+        return main
+    return main + [r for r in found if r.feature in inquiry][:1]
