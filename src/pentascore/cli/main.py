@@ -26,7 +26,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from pentascore.cli import explain_commands, model_commands, service_commands
+from pentascore.cli import explain_commands, model_commands, monitor_commands, service_commands
 from pentascore.cli.common import (
     Context,
     as_of_and_engine,
@@ -58,6 +58,7 @@ app.add_typer(lake_app, name="lake")
 model_commands.register(app)
 service_commands.register(app)
 explain_commands.register(app)
+monitor_commands.register(app)
 
 
 @app.callback()
