@@ -8,7 +8,7 @@ from typing import Any
 
 from pentascore.events.pseudonym import pseudonymize_value
 from pentascore.lake import ParquetLake
-from pentascore.service.remedies import _explainer
+from pentascore.service.remedies import explainer_of
 from tests.conftest import KEY
 from tests.service.conftest import World
 
@@ -34,7 +34,7 @@ def test_explanation_and_whatif_over_http(world: World) -> None:
     explained = w.client.get("/v1/me/explanation", headers=me)
     assert explained.status_code == 200, explained.text
     service = w.client.app.state.service  # type: ignore[attr-defined]
-    want = asdict(_explainer(service).explain(_ref(user), w.clock.now()))
+    want = asdict(explainer_of(service).explain(_ref(user), w.clock.now()))
     body = explained.json()
     assert body["score"] == want["score"] and body["plan"] == want["plan"]
     assert [r["points_lost"] for r in body["reasons"]] == [

@@ -122,7 +122,7 @@ class Decision(Strict):
     void: bool = Field(default=False, description="Uphold: cancel the record instead.")
 
 
-def _explainer(svc: Service) -> Explainer:
+def explainer_of(svc: Service) -> Explainer:
     r = svc.rescorer
     model, doc = r.registry.load()
     policy = RepairPolicy(svc.settings.repair_max_amount, svc.settings.repair_max_days_to_repay)
@@ -169,7 +169,7 @@ def add_routes(app: FastAPI) -> None:
         """Your score rescored now: the reasons it is not higher (points lost against the
         best attainable value) and a plan of what would raise it (each step rescored)."""
         try:
-            explained = _explainer(svc).explain(me, svc.clock.now())
+            explained = explainer_of(svc).explain(me, svc.clock.now())
         except NotScoreable as exc:
             raise _unscoreable(exc) from exc
         data = asdict(explained)
@@ -185,7 +185,7 @@ def add_routes(app: FastAPI) -> None:
         if unknown:
             raise Refused(422, "unknown_action", f"actions must be among {', '.join(ACTIONS)}.")
         try:
-            result = _explainer(svc).what_if(me, svc.clock.now(), body.actions)
+            result = explainer_of(svc).what_if(me, svc.clock.now(), body.actions)
         except NotScoreable as exc:
             raise _unscoreable(exc) from exc
         return WhatIfOut.model_validate(asdict(result))

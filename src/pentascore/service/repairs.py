@@ -29,7 +29,7 @@ def repair_event_id(repair_id: int) -> str:
     return f"pentascore-repair-{repair_id}-{secrets.token_hex(4)}"
 
 
-def _refusal(record: dict[str, object], policy: RepairPolicy) -> tuple[int, str, str] | None:
+def repair_refusal(record: dict[str, object], policy: RepairPolicy) -> tuple[int, str, str] | None:
     """Why the record cannot be repaired (status, code, sentence), or None."""
     if record["type"] != "bill":
         return 422, "not_a_bill", "only an overdue bill can be repaired."
@@ -75,7 +75,7 @@ def ask_repair(
     kept, granted or refused. Refused requests raise `Refused` after they are recorded."""
     record = current_record(lake, user_ref, event_id)
     now = clock.now()
-    refusal = _refusal(record, policy)
+    refusal = repair_refusal(record, policy)
     with database.session() as session:
         repair = Repair(
             user_ref=user_ref,

@@ -1,6 +1,26 @@
-"""The pages' words in English and Simplified Chinese; a test keeps the two key sets equal."""
+"""The pages' words in English and Simplified Chinese.
+
+- `MESSAGES`: the pages' own words; a test keeps the two key sets and their placeholders equal.
+- `FEATURE_SENTENCES`: each catalogue feature's reason sentence, keyed by feature name. The
+  English is the catalogue's own (`pentascore.features.catalog`); the Chinese is kept here, with
+  the same ``{value}`` placeholder, filled in as `pentascore.explain.reasons` fills it.
+- `ACTION_TEXTS`: each improvement action's words (`pentascore.explain.actions.ACTIONS`).
+- `BAND_LABELS`: the score bands (`pentascore.model.scale.BAND_NAMES`).
+- `REFUSALS`: the Chinese of the overdue-repair refusals, keyed by their code (the English is
+  the service's own sentence).
+
+A test checks that every feature, action and band has both languages.
+"""
 
 from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from pentascore.explain.actions import ACTIONS
+from pentascore.features.catalog import CATALOG
+from pentascore.model.scale import BAND_NAMES
 
 LANGUAGES = ("en", "zh")
 
@@ -8,6 +28,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "en": {
         "title": "pentascore",
         "switch": "中文",
+        "switch_label": "Language and account",
         "sign_in": "Sign in",
         "sign_out": "Sign out",
         "token": "Your access token",
@@ -46,6 +67,27 @@ MESSAGES: dict[str, dict[str, str]] = {
         "new_score": "New score",
         "no_score": "Not enough data to score you yet.",
         "none": "None yet.",
+        "repair": "Overdue repair",
+        "repair_intro": (
+            "An overdue bill you have repaid in full can be repaired: it then weighs less in "
+            "your score, and you get one extra refresh."
+        ),
+        "repairable": "Bills you can ask to repair",
+        "no_repairable": "No repaid overdue bill to repair.",
+        "bill": "Bill",
+        "due_date": "Due",
+        "amount": "Amount",
+        "days_late": "Days late",
+        "repaid_on": "Repaid on",
+        "repair_button": "Repair",
+        "repair_label": "Repair bill {event_id}",
+        "my_repairs": "My repair requests",
+        "asked": "Asked",
+        "extra_refresh": "Extra refresh",
+        "available": "available",
+        "used": "used",
+        "refresh": "Refresh my score",
+        "refreshed": "Your score was refreshed: {score}.",
         "partner_console": "Partner console",
         "api_key": "Partner key",
         "ask": "Ask for authorization",
@@ -62,6 +104,45 @@ MESSAGES: dict[str, dict[str, str]] = {
         "uphold_void": "Uphold (void the record)",
         "reject": "Reject",
         "models": "Models",
+        "models_intro": "Cross-validated measures of each registered model (mean over folds).",
+        "version": "Version",
+        "kind": "Kind",
+        "created": "Created",
+        "shares": "Learned dimension shares",
+        "share_of": "Share: {dimension}",
+        "promote": "Promote",
+        "promote_label": "Promote {version} to champion",
+        "compare": "Compare",
+        "first_model": "First model",
+        "second_model": "Second model",
+        "side_by_side": "Side by side",
+        "measure": "Measure",
+        "difference": "Second minus first",
+        "trained_on": "Trained on",
+        "rows": "Rows",
+        "bad_rate": "Bad rate",
+        "validation": "Validation",
+        "folds": "{k} folds x {repeats} repeats, seed {seed}",
+        "auc_sd": "AUC sd",
+        "brier": "Brier",
+        "bands_monotone": "Bands monotone",
+        "base": "Base points",
+        "features": "Features",
+        "allocation": "Allocation",
+        "yes": "yes",
+        "no": "no",
+        "status.pending": "pending",
+        "status.active": "active",
+        "status.declined": "declined",
+        "status.revoked": "revoked",
+        "status.expired": "expired",
+        "status.upheld": "upheld",
+        "status.rejected": "rejected",
+        "status.repaired": "repaired",
+        "status.refused": "refused",
+        "status.champion": "champion",
+        "status.candidate": "candidate",
+        "status.retired": "retired",
         "dimension.credit_history": "Credit history",
         "dimension.behavior_preference": "Behavior",
         "dimension.fulfillment_capacity": "Capacity",
@@ -71,6 +152,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "zh": {
         "title": "五维信用分",
         "switch": "English",
+        "switch_label": "语言和账户",
         "sign_in": "登录",
         "sign_out": "退出",
         "token": "您的访问令牌",
@@ -109,6 +191,27 @@ MESSAGES: dict[str, dict[str, str]] = {
         "new_score": "新分数",
         "no_score": "数据不足，暂时无法评分。",
         "none": "暂无。",
+        "repair": "逾期修复",
+        "repair_intro": (
+            "已全额还清的逾期账单可以申请修复：修复后它在信用分中的权重降低，"
+            "并额外获得一次刷新机会。"
+        ),
+        "repairable": "可申请修复的账单",
+        "no_repairable": "没有可修复的已还清逾期账单。",
+        "bill": "账单",
+        "due_date": "到期日",
+        "amount": "金额",
+        "days_late": "逾期天数",
+        "repaid_on": "还清日期",
+        "repair_button": "修复",
+        "repair_label": "修复账单 {event_id}",
+        "my_repairs": "我的修复申请",
+        "asked": "申请时间",
+        "extra_refresh": "额外刷新",
+        "available": "可用",
+        "used": "已使用",
+        "refresh": "刷新我的信用分",
+        "refreshed": "信用分已刷新：{score}。",
         "partner_console": "机构控制台",
         "api_key": "机构密钥",
         "ask": "申请授权",
@@ -125,6 +228,45 @@ MESSAGES: dict[str, dict[str, str]] = {
         "uphold_void": "支持（作废该记录）",
         "reject": "驳回",
         "models": "模型",
+        "models_intro": "每个已注册模型的交叉验证指标（各折平均）。",
+        "version": "版本",
+        "kind": "类型",
+        "created": "创建时间",
+        "shares": "各维度学习所得占比",
+        "share_of": "占比：{dimension}",
+        "promote": "设为主模型",
+        "promote_label": "将 {version} 设为主模型",
+        "compare": "对比",
+        "first_model": "模型一",
+        "second_model": "模型二",
+        "side_by_side": "并排对比",
+        "measure": "指标",
+        "difference": "模型二减模型一",
+        "trained_on": "训练数据",
+        "rows": "样本数",
+        "bad_rate": "坏样本率",
+        "validation": "验证方式",
+        "folds": "{k} 折 x {repeats} 次重复，随机种子 {seed}",
+        "auc_sd": "AUC 标准差",
+        "brier": "Brier 分数",
+        "bands_monotone": "等级坏账率单调",
+        "base": "基础分",
+        "features": "特征数",
+        "allocation": "分值分配",
+        "yes": "是",
+        "no": "否",
+        "status.pending": "待处理",
+        "status.active": "有效",
+        "status.declined": "已拒绝",
+        "status.revoked": "已撤销",
+        "status.expired": "已过期",
+        "status.upheld": "已支持",
+        "status.rejected": "已驳回",
+        "status.repaired": "已修复",
+        "status.refused": "未获准",
+        "status.champion": "主模型",
+        "status.candidate": "候选",
+        "status.retired": "已退役",
         "dimension.credit_history": "信用历史",
         "dimension.behavior_preference": "行为偏好",
         "dimension.fulfillment_capacity": "履约能力",
@@ -133,6 +275,144 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
 }
 
+FEATURE_SENTENCES: dict[str, dict[str, str]] = {
+    "en": {spec.name: spec.sentence for spec in CATALOG},
+    "zh": {
+        "ch_bills_365": "过去 12 个月有 {value} 笔账单到期",
+        "ch_late30_365": "过去 12 个月有 {value} 笔账单逾期超过 30 天才还款",
+        "ch_late30_90": "过去 3 个月有 {value} 笔账单逾期超过 30 天",
+        "ch_late1_180": "过去 6 个月有 {value} 笔账单逾期还款",
+        "ch_max_dpd_365": "过去 12 个月有一笔账单逾期 {value} 天",
+        "ch_unpaid_overdue": "{value} 笔逾期账单尚未还清",
+        "ch_overdue_severity": (
+            "逾期记录的权重为 {value}：还清后约每 4 个月减半，修复后再减半，5 年后清零"
+        ),
+        "ch_on_time_share_365": "过去 12 个月按时还款的账单占比 {value}",
+        "ch_fulfilled_365": "12 个月内按时归还或付款的租借和服务 {value} 次",
+        "ch_fulfilment_scenarios_365": "12 个月内在 {value} 类场景中守约",
+        "ch_fulfilment_defaults_365": "12 个月内租借或服务逾期归还或未付款 {value} 次",
+        "ch_inquiries_30": "过去 30 天信用分被查询 {value} 次",
+        "ch_inquiries_365": "过去 12 个月信用分被查询 {value} 次",
+        "ch_account_age_days": "账户最早的记录距今 {value} 天",
+        "bp_payments_90": "过去 3 个月消费 {value} 笔",
+        "bp_spend_90": "过去 3 个月消费金额 {value}",
+        "bp_categories_180": "过去 6 个月在 {value} 类商户消费",
+        "bp_online_share_180": "过去 6 个月网上消费占比 {value}",
+        "bp_luxury_share_180": "6 个月内奢侈品和游戏消费占比 {value}",
+        "bp_utility_paid_365": "12 个月内按时缴纳水电燃气费 {value} 次",
+        "bp_utility_late_365": "12 个月内逾期缴纳水电燃气费 {value} 次",
+        "bp_charity_365": "12 个月内公益捐赠或绿色行为 {value} 次",
+        "bp_transfers_out_90": "过去 3 个月向他人转账 {value}",
+        "fc_assets": "储蓄、理财产品和公积金共 {value}",
+        "fc_asset_kinds": "持有 {value} 类资产",
+        "fc_open_lines": "{value} 个在用的信贷产品",
+        "fc_credit_limit": "在用授信额度共 {value}",
+        "fc_utilization": "信用额度使用率 {value}",
+        "fc_debt": "在用信贷欠款 {value}",
+        "it_real_name": "实名认证：{value}",
+        "it_verified_kinds": "学历、工作、车辆和房产中已认证 {value} 项",
+        "it_phone_changes_365": "12 个月内更换手机号 {value} 次",
+        "it_address_changes_365": "12 个月内更换地址 {value} 次",
+        "it_days_since_profile_change": "手机号和地址已 {value} 天未变更",
+        "it_security_events_365": "12 个月内异常登录或账户被盗 {value} 次",
+        "it_fraud_flags": "账户有 {value} 个欺诈标记",
+        "cn_friends": "{value} 位好友",
+        "cn_friends_defaulted_share": "12 个月内逾期 90 天以上的好友占比 {value}",
+        "cn_friends_flagged": "{value} 位好友被标记为欺诈",
+        "cn_friends_mean_score": "好友上月平均信用分：{value}",
+        "cn_flagged_transfers_365": "12 个月内与被标记为欺诈的账户转账 {value} 次",
+    },
+}
+
+ACTION_TEXTS: dict[str, dict[str, str]] = {
+    "en": {action.name: action.text for action in ACTIONS.values()},
+    "zh": {
+        "repay_on_time_3m": "连续 3 个月按时还款",
+        "repay_on_time_6m": "连续 6 个月按时还款",
+        "pay_utilities_6m": "连续 6 个月缴纳水电燃气费",
+        "verify_education": "认证学历",
+        "verify_employment": "认证工作",
+        "repay_and_repair": "全额还清逾期账单并申请修复",
+    },
+}
+
+BAND_LABELS: dict[str, dict[str, str]] = {
+    "en": {band: band for band in BAND_NAMES},
+    "zh": {
+        "poor": "较差",
+        "fair": "中等",
+        "good": "良好",
+        "very good": "优秀",
+        "excellent": "极好",
+    },
+}
+
+# The overdue-repair refusals (`pentascore.service.repairs`) in Chinese, by code. Every
+# template is given ``amount`` (the policy's largest bill), ``days`` (how late the bill was
+# repaid), ``max_days`` (the policy's limit) and ``event_id``.
+REFUSALS: dict[str, str] = {
+    "not_a_bill": "只有逾期账单可以修复。",
+    "never_overdue": "这笔账单从未逾期。",
+    "already_repaired": "这笔账单已经修复过了。",
+    "not_repaid": "请先全额还清这笔账单，然后才能修复。",
+    "over_policy_amount": "按照修复政策，金额超过 {amount} 的账单不能修复。",
+    "repaid_too_late": (
+        "这笔账单在到期 {days} 天后才还清；修复政策只修复到期后 {max_days} 天内还清的账单。"
+    ),
+    "refresh_used": "您的信用分本月已刷新过；下次刷新从 {opens} 开始。",
+    "no_record": "您没有记录 {event_id}，或它已被作废。",
+}
+
 
 def translator(lang: str) -> dict[str, str]:
     return MESSAGES[lang if lang in MESSAGES else "en"]
+
+
+def _language(lang: str) -> str:
+    return lang if lang in LANGUAGES else "en"
+
+
+def format_value(value: float | None, lang: str) -> str:
+    """A person's value as reason sentences show it (as `pentascore.explain.reasons` does):
+    thousands separated, one decimal unless whole, and "no" (无) when there is none."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "无" if _language(lang) == "zh" else "no"
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{value:,.1f}"
+
+
+def reason_text(feature: str, value: float | None, lang: str, fallback: str = "") -> str:
+    """The reason sentence of ``feature`` with the person's ``value`` in ``lang``;
+    ``fallback`` (the explanation's own English sentence) for a feature without one."""
+    sentence = FEATURE_SENTENCES[_language(lang)].get(feature)
+    if sentence is None:
+        return fallback
+    return sentence.format(value=format_value(value, lang))
+
+
+def action_text(name: str, lang: str, fallback: str = "") -> str:
+    return ACTION_TEXTS[_language(lang)].get(name, fallback or name)
+
+
+def band_label(band: str, lang: str) -> str:
+    return BAND_LABELS[_language(lang)].get(band, band)
+
+
+def refusal_text(code: str, sentence: str, lang: str, **params: Any) -> str:
+    """A refusal's sentence in ``lang``: the service's own in English, ours in Chinese (the
+    service's when the code has no Chinese yet)."""
+    if _language(lang) == "en" or code not in REFUSALS:
+        return sentence
+    return REFUSALS[code].format_map(_Blank(params))
+
+
+class _Blank(dict[str, Any]):
+    """Format parameters where a missing one is left empty rather than raising."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def status_text(status: str, t: Mapping[str, str]) -> str:
+    return t.get(f"status.{status}", str(status))

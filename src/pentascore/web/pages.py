@@ -8,17 +8,25 @@ cookie (which also keeps other sites from posting the forms); forms work without
 from __future__ import annotations
 
 import json
-from typing import Any
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import sqlalchemy as sa
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from pentascore.core.errors import ModelError
 from pentascore.core.settings import Settings
 from pentascore.core.types import Dimension
-from pentascore.explain.actions import ACTIONS
+from pentascore.events.schema import ID_PATTERN
+from pentascore.explain.actions import ACTIONS, RepairPolicy, Rows
 from pentascore.explain.whatif import NotScoreable
+from pentascore.model import artifact
+from pentascore.model.registry import Entry
 from pentascore.service import authorizations
 from pentascore.service.app import Service, _service, create_app
 from pentascore.service.authorizations import Decision, Scope
@@ -28,16 +36,29 @@ from pentascore.service.disputes import disputes_of, file_dispute, queue, reject
 from pentascore.service.errors import Refused
 from pentascore.service.published import history, latest
 from pentascore.service.reads import ALLOWED, ReadJob
-from pentascore.service.remedies import _explainer
+from pentascore.service.refresh import refresh
+from pentascore.service.remedies import explainer_of
+from pentascore.service.repairs import ask_repair, repair_refusal, repairs_of
 from pentascore.service.scenario_routes import _debt
 from pentascore.service.scenarios import decide, record_decision, thresholds
 from pentascore.web import charts
-from pentascore.web.i18n import LANGUAGES, translator
+from pentascore.web.i18n import (
+    LANGUAGES,
+    action_text,
+    band_label,
+    reason_text,
+    refusal_text,
+    status_text,
+    translator,
+)
 
 _ENV = Environment(
     loader=PackageLoader("pentascore.web", "templates"), autoescape=select_autoescape()
 )
 _COOKIE = {"httponly": True, "samesite": "strict", "max_age": 8 * 3600}
+# A form field, read by FastAPI: routes that read only named fields are plain functions, which
+# FastAPI runs in its thread pool, so a page that rescores (seconds) never blocks the server.
+FormText = Annotated[str, Form()]
 
 
 def _lang(request: Request) -> str:
@@ -45,9 +66,22 @@ def _lang(request: Request) -> str:
     return chosen if chosen in LANGUAGES else "en"
 
 
-def _page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+def _page(
+    request: Request, template: str, status: int = 200, signout: str | None = None, **context: Any
+) -> HTMLResponse:
     lang = _lang(request)
-    html = _ENV.get_template(template).render(lang=lang, t=translator(lang), **context)
+    t = translator(lang)
+    other = "en" if lang == "zh" else "zh"
+    query = {**request.query_params, "lang": other}
+    html = _ENV.get_template(template).render(
+        lang=lang,
+        t=t,
+        other=other,
+        switch_url=f"{request.url.path}?{urlencode(query)}",
+        signout=signout,
+        status_of=lambda s: status_text(s, t),
+        **context,
+    )
     response = HTMLResponse(html, status_code=status)
     response.set_cookie("lang", lang, samesite="strict", max_age=365 * 86400)
     return response
@@ -98,8 +132,69 @@ async def _form(request: Request) -> dict[str, Any]:
     return {k: (form.getlist(k) if k == "actions" else form.get(k)) for k in form}
 
 
+def _policy(svc: Service) -> RepairPolicy:
+    """The overdue-repair policy, from the settings, as the API's POST /v1/me/repairs has it."""
+    return RepairPolicy(svc.settings.repair_max_amount, svc.settings.repair_max_days_to_repay)
+
+
+def _money(amount: int, currency: str | None) -> str:
+    return f"{amount / 100:,.2f} {currency or ''}".strip()
+
+
+def _refusal_words(
+    code: str, sentence: str, lang: str, policy: RepairPolicy, record: dict[str, Any] | None
+) -> str:
+    """A repair refusal in the page's language, with the numbers its sentence names."""
+    days = ""
+    if record and isinstance(record.get("paid_ts"), datetime) and record.get("due_ts"):
+        days = str((record["paid_ts"] - record["due_ts"]).days)
+    return refusal_text(
+        code,
+        sentence,
+        lang,
+        amount=f"{policy.max_amount / 100:,.2f}",
+        days=days,
+        max_days=policy.max_days_to_repay,
+        event_id=(record or {}).get("event_id", ""),
+    )
+
+
+def repairable(
+    records: Rows, policy: RepairPolicy, lang: str, now: datetime
+) -> list[dict[str, Any]]:
+    """The person's overdue bills repaid in full by ``now`` and not repaired yet, newest
+    first, each with why the policy would refuse it (None when it can be repaired), as
+    `ask_repair` would answer."""
+    out = []
+    for record in records:
+        if record["type"] != "bill" or int(record.get("days_past_due") or 0) < 1:
+            continue
+        if record["ts"] > now:
+            continue
+        if record.get("repaired"):
+            continue
+        paid = int(record.get("paid_amount") or 0)
+        if not isinstance(record.get("paid_ts"), datetime) or paid < int(record["amount"]):
+            continue
+        refusal = repair_refusal(record, policy)
+        out.append(
+            {
+                "event_id": record["event_id"],
+                "due": record["due_ts"].date(),
+                "amount": _money(int(record["amount"]), record.get("currency")),
+                "days_late": int(record["days_past_due"]),
+                "repaid": record["paid_ts"].date(),
+                "refusal": None
+                if refusal is None
+                else _refusal_words(refusal[1], refusal[2], lang, policy, record),
+            }
+        )
+    return sorted(out, key=lambda r: (r["due"], r["event_id"]), reverse=True)
+
+
 def _consumer_page(svc: Service, request: Request, me: str, **extra: Any) -> HTMLResponse:
-    t = translator(_lang(request))
+    lang = _lang(request)
+    t = translator(lang)
     now = svc.clock.now()
     names = {d.value: t[f"dimension.{d.value}"] for d in Dimension}
     context: dict[str, Any] = {"needs": [], "reasons": [], "plan": []}
@@ -107,10 +202,11 @@ def _consumer_page(svc: Service, request: Request, me: str, **extra: Any) -> HTM
         row = latest(session, me)
         if row is not None:
             points, _ = history(session, me, 0, 24)
+            band = band_label(row.band, lang)
             context |= {
                 "score": row.score,
                 "dial": charts.dial(
-                    row.score, row.band, t["score_dial"].format(score=row.score, band=row.band)
+                    row.score, band, t["score_dial"].format(score=row.score, band=band)
                 ),
                 "radar": charts.radar(
                     {d.value: getattr(row, f"{d.value}_radar") for d in Dimension},
@@ -131,26 +227,197 @@ def _consumer_page(svc: Service, request: Request, me: str, **extra: Any) -> HTM
             .order_by(Inquiry.id.desc())
             .limit(50)
         ).all()
-    explainer = _explainer(svc)
+    explainer = explainer_of(svc)
     if row is not None:
         try:
             explained = explainer.explain(me, now)
-            context |= {"reasons": explained.reasons, "plan": explained.plan}
+            context |= {
+                "reasons": [
+                    {
+                        "text": reason_text(r.feature, r.value, lang, r.text),
+                        "points_lost": r.points_lost,
+                    }
+                    for r in explained.reasons
+                ],
+                "plan": [
+                    {
+                        "text": action_text(s.action, lang, s.text),
+                        "points": s.points,
+                        "months": s.months,
+                    }
+                    for s in explained.plan
+                ],
+            }
         except NotScoreable as exc:
             context["needs"] = exc.needs
     else:
         refused = svc.rescorer.unscoreable(me, now)
         context["needs"] = refused.extra.get("needs", [])
-    records = explainer.events_of(me)[-30:][::-1]
+    events = explainer.events_of(me)
     return _page(
         request,
         "me.html",
+        signout="/app/logout",
         authorizations=auths,
         inquiries=inquiries,
         disputes=disputes_of(svc.database, me),
-        records=records,
-        actions=[(a.name, a.text) for a in ACTIONS.values()],
+        records=events[-30:][::-1],
+        repairable=repairable(events, explainer.repair_policy, lang, now),
+        repairs=repairs_of(svc.database, me),
+        actions=[(a.name, action_text(a.name, lang, a.text)) for a in ACTIONS.values()],
         **context,
+        **extra,
+    )
+
+
+def model_rows(registry_root: Path, entries: list[Entry]) -> list[dict[str, Any]]:
+    """Each registered model with its document's cross-validated measures (the headline
+    variant's) and learned dimension shares, oldest first."""
+    rows = []
+    for entry in entries:
+        doc, _ = artifact.read_doc(registry_root / entry.version)
+        rows.append(
+            {
+                "entry": entry,
+                "doc": doc,
+                "metrics": doc.metrics.get(doc.headline, {}),
+                "shares": {d.value: doc.learned_shares.get(d) for d in Dimension},
+            }
+        )
+    return rows
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.1f}%"
+
+
+def _num(x: Any, digits: int = 4) -> str:
+    return "–" if x is None else f"{x:.{digits}f}"
+
+
+def comparison(a: dict[str, Any], b: dict[str, Any], t: dict[str, str]) -> list[list[str]]:
+    """Two models side by side: one row per measure (name, first, second, second - first)."""
+
+    def diff(x: Any, y: Any, pct: bool = False, digits: int = 4) -> str:
+        if not isinstance(x, int | float) or not isinstance(y, int | float):
+            return ""
+        d = (y - x) * (100 if pct else 1)
+        return f"{d:+.1f} pp" if pct else f"{d:+.{digits}f}"
+
+    def measure(model: dict[str, Any], key: str) -> Any:
+        return model["metrics"].get(key)
+
+    rows: list[list[str]] = []
+    da, db = a["doc"], b["doc"]
+    rows.append([t["kind"], da.kind, db.kind, ""])
+    rows.append(
+        [t["status"], t[f"status.{a['entry'].status}"], t[f"status.{b['entry'].status}"], ""]
+    )
+    rows.append(
+        [t["created"], f"{da.created_at:%Y-%m-%d %H:%M}", f"{db.created_at:%Y-%m-%d %H:%M}", ""]
+    )
+    rows.append(
+        [
+            t["trained_on"],
+            " ".join(str(da.trained_on.get(k, "")) for k in ("source", "as_of")).strip(),
+            " ".join(str(db.trained_on.get(k, "")) for k in ("source", "as_of")).strip(),
+            "",
+        ]
+    )
+    ra, rb = da.trained_on.get("rows"), db.trained_on.get("rows")
+    rows.append([t["rows"], str(ra or "–"), str(rb or "–"), diff(ra, rb, digits=0)])
+    ba, bb = da.trained_on.get("bad_rate"), db.trained_on.get("bad_rate")
+    rows.append([t["bad_rate"], _pct(ba), _pct(bb), diff(ba, bb, pct=True)])
+    rows.append(
+        [
+            t["validation"],
+            t["folds"].format_map({"k": "", "repeats": "", "seed": "", **da.validation}),
+            t["folds"].format_map({"k": "", "repeats": "", "seed": "", **db.validation}),
+            "",
+        ]
+    )
+    for key, label in (
+        ("auc", "AUC"),
+        ("auc_sd", t["auc_sd"]),
+        ("gini", "Gini"),
+        ("ks", "KS"),
+        ("brier", t["brier"]),
+    ):
+        x, y = measure(a, key), measure(b, key)
+        rows.append([label, _num(x), _num(y), diff(x, y)])
+    mono = {True: t["yes"], False: t["no"], None: "–"}
+    rows.append(
+        [
+            t["bands_monotone"],
+            mono[measure(a, "bands_monotone")],
+            mono[measure(b, "bands_monotone")],
+            "",
+        ]
+    )
+    rows.append([t["base"], str(da.base), str(db.base), diff(da.base, db.base, digits=0)])
+    rows.append(
+        [
+            t["features"],
+            str(len(da.columns)),
+            str(len(db.columns)),
+            diff(len(da.columns), len(db.columns), digits=0),
+        ]
+    )
+    rows.append(
+        [
+            t["allocation"],
+            da.scorecard.allocation.value if da.scorecard else "–",
+            db.scorecard.allocation.value if db.scorecard else "–",
+            "",
+        ]
+    )
+    for d in Dimension:
+        x, y = a["shares"][d.value], b["shares"][d.value]
+        rows.append(
+            [
+                t["share_of"].format(dimension=t[f"dimension.{d.value}"]),
+                _pct(x),
+                _pct(y),
+                diff(x, y, pct=True),
+            ]
+        )
+    return rows
+
+
+def _ops_page(svc: Service, request: Request, status: int = 200, **extra: Any) -> HTMLResponse:
+    t = translator(_lang(request))
+    queued, _ = queue(svc.database, svc.clock.now(), limit=200)
+    registry = svc.rescorer.registry
+    models = model_rows(registry.root, registry.entries())
+    by_version = {m["entry"].version: m for m in models}
+    champion = registry.champion()
+    first = request.query_params.get("a")
+    second = request.query_params.get("b")
+    if first not in by_version:
+        first = (
+            champion if champion in by_version else (models[0]["entry"].version if models else None)
+        )
+    if second not in by_version:
+        others = [v for v in reversed(list(by_version)) if v != first]
+        second = others[0] if others else None
+    compared = (
+        comparison(by_version[first], by_version[second], t)
+        if first is not None and second is not None
+        else []
+    )
+    return _page(
+        request,
+        "ops.html",
+        status=status,
+        signout="/ops/logout",
+        queue=queued,
+        models=models,
+        dimensions=[d.value for d in Dimension],
+        pct=_pct,
+        num=_num,
+        first=first,
+        second=second,
+        compared=compared,
         **extra,
     )
 
@@ -191,32 +458,40 @@ def add_pages(app: FastAPI) -> None:
         return response
 
     @app.post("/app/authorizations/{authorization_id}/{decision}", include_in_schema=False)
-    async def consumer_decide(authorization_id: str, decision: str, request: Request) -> Response:
+    def consumer_decide(
+        authorization_id: str, decision: str, request: Request, reason: FormText = ""
+    ) -> Response:
         svc = _service(request)
         me = _me(svc, request)
         if me is None or decision not in {d.value for d in Decision}:
             return _back("/app")
-        reason = str((await _form(request)).get("reason") or "") or None
         try:
             with svc.database.session() as session:
                 authorizations.decide(
-                    session, me, authorization_id, Decision(decision), svc.clock.now(), reason
+                    session,
+                    me,
+                    authorization_id,
+                    Decision(decision),
+                    svc.clock.now(),
+                    reason or None,
                 )
         except Refused as exc:
             return _consumer_page(svc, request, me, message=exc.message)
         return _back("/app#authorizations")
 
     @app.post("/app/whatif", include_in_schema=False)
-    async def consumer_whatif(request: Request) -> Response:
+    def consumer_whatif(
+        request: Request, actions: Annotated[list[str] | None, Form()] = None
+    ) -> Response:
         svc = _service(request)
         me = _me(svc, request)
         if me is None:
             return _back("/app")
-        names = [a for a in (await _form(request)).get("actions") or [] if a in ACTIONS]
+        names = [a for a in actions or [] if a in ACTIONS]
         if not names:
             return _back("/app")
         try:
-            result = _explainer(svc).what_if(me, svc.clock.now(), names)
+            result = explainer_of(svc).what_if(me, svc.clock.now(), names)
         except NotScoreable as exc:
             return _consumer_page(svc, request, me, message=str(exc))
         prediction = {
@@ -228,24 +503,63 @@ def add_pages(app: FastAPI) -> None:
         return _consumer_page(svc, request, me, prediction=prediction)
 
     @app.post("/app/disputes", include_in_schema=False)
-    async def consumer_dispute(request: Request) -> Response:
+    def consumer_dispute(
+        request: Request, event_id: FormText = "", reason: FormText = ""
+    ) -> Response:
         svc = _service(request)
         me = _me(svc, request)
         if me is None:
             return _back("/app")
-        form = await _form(request)
         try:
-            file_dispute(
-                svc.database,
-                svc.lake,
-                svc.clock,
-                me,
-                str(form.get("event_id") or ""),
-                str(form.get("reason") or "")[:2000] or "-",
-            )
+            file_dispute(svc.database, svc.lake, svc.clock, me, event_id, reason[:2000] or "-")
         except Refused as exc:
             return _consumer_page(svc, request, me, message=exc.message)
         return _back("/app#disputes")
+
+    @app.post("/app/repairs", include_in_schema=False)
+    def consumer_repair(request: Request, event_id: FormText = "") -> Response:
+        """Asks for the repair of one of the person's bills, as POST /v1/me/repairs does; a
+        refusal is shown as the page's message, in the page's language."""
+        svc = _service(request)
+        me = _me(svc, request)
+        if me is None:
+            return _back("/app")
+        policy = _policy(svc)
+        try:
+            if not re.match(ID_PATTERN, event_id):
+                raise Refused(404, "no_record", f"you have no current record {event_id}.")
+            ask_repair(
+                svc.database,
+                svc.lake,
+                svc.settings.rejects_dir,
+                svc.clock,
+                policy,
+                me,
+                event_id,
+            )
+        except Refused as exc:
+            record = next(
+                (e for e in explainer_of(svc).events_of(me) if e["event_id"] == event_id),
+                {"event_id": event_id},
+            )
+            words = _refusal_words(exc.code, exc.message, _lang(request), policy, record)
+            return _consumer_page(svc, request, me, message=words)
+        return _back("/app#repairs")
+
+    @app.post("/app/refresh", include_in_schema=False)
+    def consumer_refresh(request: Request) -> Response:
+        svc = _service(request)
+        me = _me(svc, request)
+        if me is None:
+            return _back("/app")
+        lang = _lang(request)
+        try:
+            row = refresh(svc.database, svc.rescorer, me, svc.clock.now())
+        except Refused as exc:
+            words = refusal_text(exc.code, exc.message, lang, **exc.extra)
+            return _consumer_page(svc, request, me, message=words)
+        words = translator(lang)["refreshed"].format(score=row.score)
+        return _consumer_page(svc, request, me, message=words)
 
     # -- partners -------------------------------------------------------------------------
 
@@ -254,7 +568,9 @@ def add_pages(app: FastAPI) -> None:
         svc = _service(request)
         if _partner(svc, request) is None:
             return _login(request, "/partner/login", "partner_console", "api_key")
-        return _page(request, "partner.html", purposes=authorizations.PURPOSES)
+        return _page(
+            request, "partner.html", signout="/partner/logout", purposes=authorizations.PURPOSES
+        )
 
     @app.post("/partner/login", include_in_schema=False)
     async def partner_login(request: Request) -> Response:
@@ -305,9 +621,16 @@ def add_pages(app: FastAPI) -> None:
         return _page(
             request,
             "partner.html",
+            signout="/partner/logout",
             purposes=authorizations.PURPOSES,
             result=json.dumps(result, ensure_ascii=False),
         )
+
+    @app.post("/partner/logout", include_in_schema=False)
+    def partner_logout() -> Response:
+        response = _back("/partner")
+        response.delete_cookie("pentascore_partner")
+        return response
 
     # -- operators ------------------------------------------------------------------------
 
@@ -316,8 +639,7 @@ def add_pages(app: FastAPI) -> None:
         svc = _service(request)
         if not _operator(svc, request):
             return _login(request, "/ops/login", "operator_console", "operator_token")
-        queued, _ = queue(svc.database, svc.clock.now(), limit=200)
-        return _page(request, "ops.html", queue=queued, models=svc.rescorer.registry.entries())
+        return _ops_page(svc, request)
 
     @app.post("/ops/login", include_in_schema=False)
     async def ops_login(request: Request) -> Response:
@@ -326,14 +648,49 @@ def add_pages(app: FastAPI) -> None:
         response.set_cookie("pentascore_ops", secret, **_COOKIE)  # type: ignore[arg-type]
         return response
 
-    @app.post("/ops/disputes/{dispute_id}", include_in_schema=False)
-    async def ops_decide(dispute_id: int, request: Request) -> Response:
+    @app.post("/ops/logout", include_in_schema=False)
+    def ops_logout() -> Response:
+        response = _back("/ops")
+        response.delete_cookie("pentascore_ops")
+        return response
+
+    @app.post("/ops/models/{version}/promote", include_in_schema=False)
+    def ops_promote(version: str, request: Request) -> Response:
+        """Makes ``version`` the champion (`ModelRegistry.promote`), audited as the operator's;
+        explanations, what-ifs and refreshes use it at once, published scores at the next run."""
         svc = _service(request)
         if not _operator(svc, request):
             return _back("/ops")
-        form = await _form(request)
-        note = str(form.get("note") or "")[:2000] or "-"
-        if form.get("decision") == "uphold":
+        registry = svc.rescorer.registry
+        if version == registry.champion():
+            return _back("/ops#models")
+        now = svc.clock.now()
+        try:
+            previous = registry.promote(version, now)
+        except ModelError as exc:
+            return _ops_page(svc, request, status=404, message=str(exc))
+        with svc.database.session() as session:
+            authorizations.audit(
+                session,
+                now,
+                "operator",
+                "model.promoted",
+                None,
+                version=version,
+                replaced=previous,
+                via="web",
+            )
+        return _back("/ops#models")
+
+    @app.post("/ops/disputes/{dispute_id}", include_in_schema=False)
+    def ops_decide(
+        dispute_id: int, request: Request, note: FormText = "", decision: FormText = ""
+    ) -> Response:
+        svc = _service(request)
+        if not _operator(svc, request):
+            return _back("/ops")
+        note = note[:2000] or "-"
+        if decision == "uphold":
             uphold(
                 svc.database,
                 svc.lake,
