@@ -372,3 +372,19 @@ def test_sign_in_and_partner_pages_are_labelled(web: World) -> None:
     assert_labelled(page.text)
     out = partner.post("/partner/logout", follow_redirects=False)
     assert out.status_code == 303 and 'pentascore_partner=""' in out.headers["set-cookie"]
+
+
+def test_the_operator_console_serves_the_monitoring_report(web: World) -> None:
+    w = web
+    anonymous = TestClient(w.client.app)
+    refused = anonymous.get("/ops/monitoring", follow_redirects=False)
+    assert refused.status_code == 303 and refused.headers["location"] == "/ops"
+    ops = _operator(w)
+    assert 'href="/ops/monitoring"' in ops.get("/ops").text
+    page = ops.get("/ops/monitoring")
+    assert page.status_code == 200
+    assert "pentascore monitoring report" in page.text
+    # The home's one run: its date and its people counted, drawn offline.
+    assert w.home.as_of.date().isoformat() in page.text
+    assert f"{w.home.scores.num_rows:,}" in page.text
+    assert "<svg" in page.text and "https://" not in page.text

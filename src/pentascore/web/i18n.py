@@ -104,6 +104,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "uphold_void": "Uphold (void the record)",
         "reject": "Reject",
         "models": "Models",
+        "monitoring": "Monitoring",
+        "monitoring_intro": "Drift of the score and of every feature month over month, band "
+        "migration, AUC and KS of matured vintages: the report of `pentascore report`, "
+        "computed from the monthly runs when you open it.",
+        "open_monitoring": "Open the monitoring report",
         "models_intro": "Cross-validated measures of each registered model (mean over folds).",
         "version": "Version",
         "kind": "Kind",
@@ -228,6 +233,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "uphold_void": "支持（作废该记录）",
         "reject": "驳回",
         "models": "模型",
+        "monitoring": "监控",
+        "monitoring_intro": "评分和每个特征的逐月漂移（PSI）、等级迁移、已到期批次的 AUC 和 KS："
+        "即 `pentascore report` 的报告，打开时根据每月运行结果计算。",
+        "open_monitoring": "打开监控报告",
         "models_intro": "每个已注册模型的交叉验证指标（各折平均）。",
         "version": "版本",
         "kind": "类型",

@@ -654,6 +654,28 @@ def add_pages(app: FastAPI) -> None:
         response.delete_cookie("pentascore_ops")
         return response
 
+    @app.get("/ops/monitoring", include_in_schema=False)
+    def ops_monitoring(request: Request) -> Response:
+        """The monitoring report (`pentascore report`) of the home's monthly runs, computed
+        now: score and feature drift, band migration, matured vintages."""
+        from pentascore.monitor.collect import home_report
+        from pentascore.monitor.report import render
+        from pentascore.scores.snapshots import FeatureSnapshots
+
+        svc = _service(request)
+        if not _operator(svc, request):
+            return _back("/ops")
+        rescorer = svc.rescorer
+        report = home_report(
+            history=rescorer.history,
+            snapshots=FeatureSnapshots(svc.settings.features_dir),
+            lake=svc.lake,
+            engine=rescorer.engine,
+            generated_at=svc.clock.now(),
+            champion=rescorer.registry.champion(),
+        )
+        return HTMLResponse(render(report))
+
     @app.post("/ops/models/{version}/promote", include_in_schema=False)
     def ops_promote(version: str, request: Request) -> Response:
         """Makes ``version`` the champion (`ModelRegistry.promote`), audited as the operator's;
