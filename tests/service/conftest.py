@@ -10,6 +10,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -19,10 +20,13 @@ from pentascore.core.clock import FixedClock
 from pentascore.core.settings import DEV_OPERATOR_TOKEN, Settings
 from pentascore.events.pseudonym import pseudonymize_value
 from pentascore.features.duckdb_engine import DuckDBEngine
+from pentascore.lake import ParquetLake
 from pentascore.service.app import create_app
-from pentascore.service.db import Base, Database
+from pentascore.service.db import Base, Database, Dispute
+from pentascore.service.disputes import uphold
 from pentascore.service.identities import add_partner, consumer_token
 from pentascore.service.published import publish
+from pentascore.service.refresh import Rescorer
 from tests.conftest import KEY, NOW, ScoredHome
 
 POSTGRES = os.environ.get(
@@ -112,6 +116,25 @@ class World:
     @property
     def operator(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {DEV_OPERATOR_TOKEN}"}
+
+    @property
+    def rescorer(self) -> Rescorer:
+        rescorer = self.client.app.state.service.rescorer  # type: ignore[attr-defined]
+        assert isinstance(rescorer, Rescorer)
+        return rescorer
+
+    def uphold(self, dispute_id: int, note: str, **decision: Any) -> Dispute:
+        """Upholds the dispute as the operator, in this world's lake, clock and rescorer."""
+        return uphold(
+            self.database,
+            ParquetLake(self.settings.lake_dir),
+            self.settings.rejects_dir,
+            self.clock,
+            self.rescorer,
+            dispute_id,
+            note,
+            **decision,
+        )
 
 
 def make_world(

@@ -11,17 +11,11 @@ from pentascore.events.pseudonym import pseudonymize_value
 from pentascore.lake import ParquetLake
 from pentascore.lake.ingest import ingest_chunks, records_chunk
 from pentascore.service.db import PublishedScore
-from pentascore.service.disputes import file_dispute, uphold
+from pentascore.service.disputes import file_dispute
 from pentascore.service.published import latest, publish
-from pentascore.service.refresh import Rescorer, refresh
+from pentascore.service.refresh import refresh
 from tests.conftest import KEY
 from tests.service.conftest import World
-
-
-def _rescorer(w: World) -> Rescorer:
-    rescorer = w.client.app.state.service.rescorer  # type: ignore[attr-defined]
-    assert isinstance(rescorer, Rescorer)
-    return rescorer
 
 
 def _rows(w: World, as_of: object) -> dict[str, tuple[int, str]]:
@@ -36,7 +30,7 @@ def _rows(w: World, as_of: object) -> dict[str, tuple[int, str]]:
 
 def test_a_monthly_run_keeps_a_refresh_of_its_own_day(world: World) -> None:
     w = world
-    rescorer = _rescorer(w)
+    rescorer = w.rescorer
     person = w.home.scores.column("user_id")[0].as_py()
     # The person refreshes this morning: their score reads events up to now, the run's
     # only up to midnight.
@@ -105,22 +99,13 @@ def test_a_dispute_that_leaves_a_thin_file_withdraws_the_score(world: World) -> 
         clock=w.clock,
         strict=True,
     )
-    scored = refresh(w.database, _rescorer(w), person, now)
+    scored = refresh(w.database, w.rescorer, person, now)
     assert scored.score >= 350
     assert w.client.get("/v1/me/score", headers=w.me(raw)).status_code == 200
 
     # The only old record was never theirs: without it the file is too young to score.
     dispute = file_dispute(w.database, lake, w.clock, person, "td-old-bill", "not my card")
-    decided = uphold(
-        w.database,
-        lake,
-        w.settings.rejects_dir,
-        w.clock,
-        _rescorer(w),
-        dispute.id,
-        "the card was opened by someone else",
-        void=True,
-    )
+    decided = w.uphold(dispute.id, "the card was opened by someone else", void=True)
     assert decided.status == "upheld" and decided.new_score is None
     with w.database.session() as session:
         assert latest(session, person) is None

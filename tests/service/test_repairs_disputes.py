@@ -30,17 +30,11 @@ from pentascore.service.disputes import (
     uphold,
 )
 from pentascore.service.errors import Refused
-from pentascore.service.refresh import Rescorer, refresh
+from pentascore.service.refresh import refresh
 from pentascore.service.repairs import ask_repair
 from tests.service.conftest import ScoredHome, World, make_world
 
 POLICY = RepairPolicy(max_amount=1_000_000, max_days_to_repay=365)
-
-
-def _rescorer(w: World) -> Rescorer:
-    rescorer = w.client.app.state.service.rescorer  # type: ignore[attr-defined]
-    assert isinstance(rescorer, Rescorer)
-    return rescorer
 
 
 def _bills(lake: ParquetLake) -> list[dict[str, Any]]:
@@ -109,7 +103,7 @@ def test_overdue_repair_follows_the_policy_and_grants_one_refresh(world: World) 
 
     # This month's refresh, then the one extra the repair grants, then no more.
     w.clock.set(w.clock.now() + timedelta(hours=1))
-    rescorer = _rescorer(w)
+    rescorer = w.rescorer
     refresh(w.database, rescorer, user, w.clock.now())
     refresh(w.database, rescorer, user, w.clock.now())
     with pytest.raises(Refused) as used:
@@ -168,7 +162,7 @@ class DisputeMachine(RuleBasedStateMachine):
                     self.lake,
                     self.w.settings.rejects_dir,
                     self.w.clock,
-                    _rescorer(self.w),
+                    self.w.rescorer,
                     dispute_id,
                     "checked: the record was wrong",
                     void=True,
@@ -255,15 +249,8 @@ def test_an_upheld_dispute_rescores_and_publishes(world: World) -> None:
     )
     dispute = file_dispute(w.database, lake, w.clock, late["user_id"], late["event_id"], "paid")
     w.clock.set(w.clock.now() + timedelta(days=3))
-    decided = uphold(
-        w.database,
-        lake,
-        w.settings.rejects_dir,
-        w.clock,
-        _rescorer(w),
-        dispute.id,
-        "the bank confirmed it was paid on time",
-        changes={"days_past_due": 0},
+    decided = w.uphold(
+        dispute.id, "the bank confirmed it was paid on time", changes={"days_past_due": 0}
     )
     assert decided.status == "upheld" and decided.new_score is not None
     fixed = next(e for e in _bills(lake) if e["event_id"] == decided.correction_event_id)
@@ -278,16 +265,7 @@ def test_an_upheld_dispute_rescores_and_publishes(world: World) -> None:
         stored = session.get(Dispute, dispute.id)
         assert stored is not None and stored.operator_note.startswith("the bank")
     with pytest.raises(Refused) as bad:
-        uphold(
-            w.database,
-            lake,
-            w.settings.rejects_dir,
-            w.clock,
-            _rescorer(w),
-            dispute.id,
-            "again",
-            void=True,
-        )
+        w.uphold(dispute.id, "again", void=True)
     assert bad.value.code == "not_pending"
 
 
@@ -313,7 +291,7 @@ class RepairMachine(RuleBasedStateMachine):
         for b in bills:
             counts[b["user_id"]] = counts.get(b["user_id"], 0) + (_verdict(b) is None)
         self.user = max(counts, key=lambda u: (counts[u], u))
-        self.rescorer = _rescorer(self.w)
+        self.rescorer = self.w.rescorer
 
     def _current_bills(self) -> list[dict[str, Any]]:
         return sorted(
@@ -404,16 +382,7 @@ def test_two_operators_deciding_at_once_cannot_both_win(
 
     monkeypatch.setattr(disputes, "current_record", meanwhile)
     with pytest.raises(Refused) as lost:
-        uphold(
-            w.database,
-            lake,
-            w.settings.rejects_dir,
-            w.clock,
-            _rescorer(w),
-            dispute.id,
-            "void it",
-            void=True,
-        )
+        w.uphold(dispute.id, "void it", void=True)
     assert lost.value.code == "not_pending"
     with w.database.session() as session:
         stored = session.get(Dispute, dispute.id)
@@ -429,7 +398,7 @@ def test_a_correction_keeps_the_records_dates(world: World) -> None:
     lake = ParquetLake(w.settings.lake_dir)
     bill = next(b for b in _bills(lake) if _verdict(b) is None)
     user = bill["user_id"]
-    engine = _rescorer(w).engine
+    engine = w.rescorer.engine
     w.clock.set(w.clock.now() + timedelta(days=40))
     before = engine.depth(lake, w.clock.now(), [user]).to_pylist()
     repair = ask_repair(
@@ -452,16 +421,7 @@ def test_a_dispute_about_a_since_corrected_record_corrects_its_newest_version(
     repair = ask_repair(
         w.database, lake, w.settings.rejects_dir, w.clock, POLICY, user, bill["event_id"]
     )
-    decided = uphold(
-        w.database,
-        lake,
-        w.settings.rejects_dir,
-        w.clock,
-        _rescorer(w),
-        dispute.id,
-        "the lender withdrew the report",
-        void=True,
-    )
+    decided = w.uphold(dispute.id, "the lender withdrew the report", void=True)
     assert decided.status == "upheld"
     everything = lake.read().to_pylist()
     void = next(e for e in everything if e["event_id"] == decided.correction_event_id)
@@ -486,30 +446,12 @@ def test_an_uphold_retried_after_a_failed_rescore_writes_its_correction_once(
 
     monkeypatch.setattr(disputes, "rescore", down)
     with pytest.raises(RuntimeError):
-        uphold(
-            w.database,
-            lake,
-            w.settings.rejects_dir,
-            w.clock,
-            _rescorer(w),
-            dispute.id,
-            "paid on time",
-            changes={"days_past_due": 0},
-        )
+        w.uphold(dispute.id, "paid on time", changes={"days_past_due": 0})
     with w.database.session() as session:
         stored = session.get(Dispute, dispute.id)
         assert stored is not None and stored.status == "pending"
     monkeypatch.setattr(disputes, "rescore", rescore)
-    decided = uphold(
-        w.database,
-        lake,
-        w.settings.rejects_dir,
-        w.clock,
-        _rescorer(w),
-        dispute.id,
-        "paid on time",
-        changes={"days_past_due": 0},
-    )
+    decided = w.uphold(dispute.id, "paid on time", changes={"days_past_due": 0})
     assert decided.status == "upheld"
     written = [e for e in lake.read().to_pylist() if e["event_id"] == decided.correction_event_id]
     assert len(written) == 1 and written[0]["days_past_due"] == 0

@@ -19,6 +19,20 @@ from pentascore.core.errors import ModelError
 from pentascore.scores.batch import SCORE_SCHEMA
 
 
+def write_whole(table: pa.Table, target: Path) -> None:
+    """Writes ``table`` to ``target`` beside it and publishes it by a rename: a reader sees
+    the old file or the new one, never half of one."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".writing-", suffix=".parquet")
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 class ScoreHistory:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -35,15 +49,7 @@ class ScoreHistory:
         as_of = table.column("as_of")[0].as_py()
         version = table.column("model")[0].as_py()
         target = self.path(as_of, version)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".run-", suffix=".parquet")
-        os.close(fd)
-        try:
-            pq.write_table(table, tmp, compression="zstd")
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        write_whole(table, target)
         return target
 
     def runs(self) -> list[tuple[date, str]]:

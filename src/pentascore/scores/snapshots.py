@@ -7,8 +7,6 @@ thin files included). Written whole and published by a rename, like the score hi
 
 from __future__ import annotations
 
-import os
-import tempfile
 from datetime import date
 from pathlib import Path
 
@@ -16,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pentascore.core.errors import ModelError
+from pentascore.scores.history import write_whole
 
 
 class FeatureSnapshots:
@@ -27,15 +26,7 @@ class FeatureSnapshots:
 
     def write(self, as_of: date, features: pa.Table) -> Path:
         target = self.path(as_of)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".snapshot-", suffix=".parquet")
-        os.close(fd)
-        try:
-            pq.write_table(features, tmp, compression="zstd")
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        write_whole(features, target)
         return target
 
     def dates(self) -> list[date]:
