@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from fractions import Fraction
 
 import sqlalchemy as sa
@@ -107,3 +108,54 @@ def test_decisions_follow_the_partners_pass_marks(world: World) -> None:
     assert [q["decision"] for q in seen] == ["approve", "decline", "approve", None]
     bad = w.client.put("/v1/thresholds/hotel", headers=w.hotel, json={"threshold": 100})
     assert bad.status_code == 422
+
+
+def test_no_decision_without_an_active_authorization(world: World) -> None:
+    """A decision reads the score, so it is refused like a read: pending, revoked, expired,
+    or for another purpose; each attempt is recorded with its reason and no decision."""
+    w = world
+    pending_user, revoked_user, expired_user = w.home.users[1:4]
+
+    def ask(user: str, days: int = 30) -> str:
+        made = w.client.post(
+            "/v1/authorizations",
+            headers=w.hotel,
+            json={"user_id": user, "purpose": "hotel", "days": days},
+        )
+        assert made.status_code == 201, made.text
+        return str(made.json()["authorization_id"])
+
+    def decision(user: str, purpose: str = "hotel") -> tuple[int, str]:
+        answer = w.client.get(f"/v1/decisions/{user}", params={"purpose": purpose}, headers=w.hotel)
+        return answer.status_code, answer.json().get("error", answer.json().get("decision"))
+
+    ask(pending_user)
+    assert decision(pending_user) == (403, "authorization_pending")
+
+    granted = ask(revoked_user)
+    w.client.post(f"/v1/me/authorizations/{granted}/grant", headers=w.me(revoked_user))
+    assert decision(revoked_user)[0] == 200
+    assert decision(revoked_user, "lending") == (403, "no_authorization")
+    w.client.post(
+        f"/v1/me/authorizations/{granted}/revoke",
+        headers=w.me(revoked_user),
+        json={"reason": "I chose another hotel"},
+    )
+    assert decision(revoked_user) == (403, "authorization_revoked")
+
+    short = ask(expired_user, days=1)
+    w.client.post(f"/v1/me/authorizations/{short}/grant", headers=w.me(expired_user))
+    w.clock.set(w.clock.now() + timedelta(days=2))
+    assert decision(expired_user) == (403, "authorization_expired")
+
+    with w.database.session() as session:
+        recorded = session.execute(
+            sa.select(Inquiry.outcome, Inquiry.decision).order_by(Inquiry.id)
+        ).all()
+    assert tuple(recorded[1]) in {("allowed", "approve"), ("allowed", "decline")}
+    assert [tuple(r) for i, r in enumerate(recorded) if i != 1] == [
+        ("authorization_pending", None),
+        ("no_authorization", None),
+        ("authorization_revoked", None),
+        ("authorization_expired", None),
+    ]
