@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from pentascore.core.clock import FixedClock
 from pentascore.events.pseudonym import pseudonymize_value
 from pentascore.features.duckdb_engine import DuckDBEngine
+from pentascore.features.spark_engine import SparkEngine
 from pentascore.lake import ParquetLake
 from pentascore.model.dataset import lake_dataset
 from pentascore.model.registry import ModelRegistry
@@ -22,6 +24,25 @@ from pentascore.sim import SimulationConfig, populate_lake, simulate
 KEY = b"test-pseudonym-key-0123456789abcdef"
 # The service's clock in tests: a month after the scored home's as-of date.
 NOW = datetime(2025, 11, 3, 9, 0, tzinfo=UTC)
+
+
+# Tests on the Spark engine are marked ``spark`` and skipped where Java is missing.
+needs_java = pytest.mark.skipif(
+    shutil.which("java") is None, reason="the Spark engine needs Java (17 or later) on PATH"
+)
+# Tests run many short queries on small lakes, where the JVM's optimizing compiler costs more
+# than it saves: the quick one alone roughly halves the time of the first queries. It changes
+# how fast the JVM runs, never what the queries compute.
+SPARK_TEST_CONF = {"spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1"}
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[SparkEngine]:
+    """One Spark engine in local mode for the whole test session (a session takes seconds to
+    start), shared by the feature and the scoring tests."""
+    engine = SparkEngine(master="local[2]", app_name="pentascore-tests", conf=SPARK_TEST_CONF)
+    yield engine
+    engine.stop()
 
 
 @pytest.fixture

@@ -4,13 +4,12 @@ Both run the one query of `pentascore.features.sql`, each in its dialect. On a s
 (with corrections, and a second batch of voids) the feature and label tables must be equal:
 the same people in the same order, integer-valued columns exactly, other floats to 1e-9
 relative, nulls in the same places. Spark runs in local mode, in one session shared by every
-test (`spark` fixture in conftest.py); it needs Java, and these tests are skipped without it.
+test (`spark` fixture in tests/conftest.py); it needs Java, and these tests are skipped without it.
 """
 
 from __future__ import annotations
 
 import math
-import shutil
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,11 +28,7 @@ from pentascore.features.duckdb_engine import DuckDBEngine
 from pentascore.features.spark_engine import SparkEngine
 from pentascore.lake import ParquetLake, ingest_chunks, records_chunk
 from pentascore.sim import SimulationConfig, populate_lake, simulate
-from tests.conftest import KEY
-
-needs_java = pytest.mark.skipif(
-    shutil.which("java") is None, reason="the Spark engine needs Java (17 or later) on PATH"
-)
+from tests.conftest import KEY, needs_java
 
 USERS, MONTHS, SEED = 400, 12, 23
 

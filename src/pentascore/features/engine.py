@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Protocol
 
 import pyarrow as pa
@@ -22,6 +24,21 @@ DEPTH_SCHEMA = pa.schema(
         pa.field("last_activity_days", pa.float64()),
     ]
 )
+
+
+# A function of a feature table (``user_id`` and one float64 column per feature, any subset of
+# the people) to a table with a row per person; it must be row-wise, as an engine may call it
+# on batches of people, in other processes (Spark pickles it to its executors).
+TableFunction = Callable[[pa.Table], pa.Table]
+
+
+@dataclass(frozen=True)
+class DepthRule:
+    """Whose file is deep enough (the thin-file rule, `scores.run`): a current record of
+    their own at least ``min_file_age_days`` old, and one at most ``max_quiet_days`` old."""
+
+    min_file_age_days: float
+    max_quiet_days: float
 
 
 class FeatureEngine(Protocol):
@@ -53,6 +70,33 @@ class FeatureEngine(Protocol):
         """`DEPTH_SCHEMA`: each person's oldest and latest own event before ``as_of``."""
         ...
 
+    def map_features(
+        self,
+        lake: ParquetLake,
+        as_of: datetime,
+        fn: TableFunction,
+        schema: pa.Schema,
+        *,
+        depth: DepthRule | None = None,
+        specs: Sequence[FeatureSpec] = ...,
+        previous_scores: pa.Table | None = None,
+        users: Sequence[str] | None = None,
+        extra: pa.Table | None = None,
+    ) -> pa.Table:
+        """``fn`` applied, where the engine computes them, to the features `features` gives
+        (same arguments) of the people whose file passes ``depth`` (judged on the lake alone,
+        without ``extra``): a table of ``schema``, which starts with ``user_id``, ordered by
+        it. Only ``fn``'s output comes back, never the feature table."""
+        ...
+
+    def map_table(
+        self, path: Path, fn: TableFunction, schema: pa.Schema, users: pa.Array
+    ) -> pa.Table:
+        """``fn`` applied, where the engine computes, to the rows of ``users`` in the feature
+        table saved at ``path`` (a Parquet file `features` wrote, readable by the engine's
+        workers): a table of ``schema`` ordered by ``user_id``."""
+        ...
+
 
 def _duckdb(options: dict[str, str]) -> FeatureEngine:
     from pentascore.features.duckdb_engine import DuckDBEngine
@@ -63,7 +107,7 @@ def _duckdb(options: dict[str, str]) -> FeatureEngine:
 def _spark(options: dict[str, str]) -> FeatureEngine:
     from pentascore.features.spark_engine import SparkEngine
 
-    return SparkEngine(master=options.get("master") or "local[2]")
+    return SparkEngine(master=options.get("master") or None)
 
 
 ENGINES: dict[str, Callable[[dict[str, str]], FeatureEngine]] = {

@@ -292,6 +292,35 @@ def depth_sql(
     """
 
 
+def deep_feature_sql(
+    dialect: Dialect,
+    specs: Sequence[FeatureSpec],
+    as_of: datetime,
+    *,
+    min_file_age_days: float,
+    max_quiet_days: float,
+    lake: str = "lake",
+    depth_lake: str = "lake",
+    previous_scores: str = "previous_scores",
+    users: Sequence[str] | None = None,
+    ordered: bool = True,
+) -> str:
+    """`feature_sql`'s rows of only the people whose file is deep enough (`depth_sql` over
+    ``depth_lake``: a current record of their own at least ``min_file_age_days`` old and one
+    at most ``max_quiet_days`` old). ``ordered`` sorts the rows by ``user_id``."""
+    features = feature_sql(
+        dialect, specs, as_of, lake=lake, previous_scores=previous_scores, users=users
+    )
+    depth = depth_sql(dialect, as_of, lake=depth_lake, users=users)
+    order = "\nORDER BY f.user_id" if ordered else ""
+    return (
+        f"SELECT f.* FROM ({features}) f\n"
+        f"JOIN ({depth}) d ON d.user_id = f.user_id\n"
+        f"WHERE d.file_age_days >= CAST({float(min_file_age_days)!r} AS DOUBLE)\n"
+        f"  AND d.last_activity_days <= CAST({float(max_quiet_days)!r} AS DOUBLE)" + order
+    )
+
+
 def _string_list(values: Sequence[str]) -> str:
     if not values:
         return "NULL"

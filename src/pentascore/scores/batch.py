@@ -5,6 +5,7 @@ Pure: the same features and the same model always give the same table.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 
 import numpy as np
@@ -41,14 +42,20 @@ def dimension_points(model: Model, points: np.ndarray) -> dict[Dimension, np.nda
     }
 
 
-def score_table(model: Model, version: str, features: pa.Table, as_of: date) -> pa.Table:
-    """Scores every row of ``features`` (``user_id`` and the model's columns)."""
-    missing = [name for name in model.feature_names if name not in features.column_names]
+def require_columns(model: Model, columns: Sequence[str]) -> None:
+    """A `ModelError` unless ``columns`` hold every column the model reads."""
+    missing = [name for name in model.feature_names if name not in columns]
     if missing:
         raise ModelError(
             f"the features lack {len(missing)} of the model's columns, e.g. {missing[0]!r}: "
             "was the model trained on another feature catalogue?"
         )
+
+
+def score_table(model: Model, version: str, features: pa.Table, as_of: date) -> pa.Table:
+    """Scores every row of ``features`` (``user_id`` and the model's columns). Row by row:
+    a row's scores do not depend on the other rows of the table."""
+    require_columns(model, features.column_names)
     frame = features.select(model.feature_names).to_pandas()
     scores, points = model.score(frame)
     by_dimension = dimension_points(model, points)

@@ -43,16 +43,18 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from pentascore.core.clock import Clock
 from pentascore.core.errors import ModelError
+from pentascore.features.catalog import CATALOG
 from pentascore.features.engine import FeatureEngine
 from pentascore.lake.store import ParquetLake
 from pentascore.model.scale import BAND_NAMES
 from pentascore.model.train import Model
-from pentascore.scores.batch import score_table
+from pentascore.scores.batch import SCORE_SCHEMA, require_columns
 from pentascore.scores.history import ScoreHistory
-from pentascore.scores.run import MAX_QUIET_DAYS, MIN_FILE_AGE_DAYS, features_as_of
+from pentascore.scores.run import MAX_QUIET_DAYS, MIN_FILE_AGE_DAYS, Scorer, features_as_of
 from pentascore.scores.snapshots import FeatureSnapshots
 
 STAGES = ("inquiries", "features", "scores", "publish")
@@ -173,6 +175,7 @@ def run_month(
 ) -> MonthlyRun:
     """Runs (or finishes, or confirms) the month's scoring as of ``at`` with ``model``."""
     as_of = at.date()
+    require_columns(model, [s.name for s in CATALOG])
     folder = _run_dir(inputs.runs_dir, as_of)
     tell = on_stage or (lambda _name, _event: None)
     with _exclusive(folder):
@@ -220,15 +223,17 @@ def run_month(
             return {"people": table.num_rows, "features": table.num_columns - 1, "file": str(path)}
 
         def scores() -> dict[str, Any]:
-            snapshot = inputs.snapshots.read(as_of)
-            deep = deep_files(engine.depth(inputs.lake, at), snapshot.column("user_id"))
-            table = score_table(model, version, snapshot.filter(deep), as_of)
+            snapshot = inputs.snapshots.path(as_of)
+            people = pq.read_metadata(snapshot).num_rows
+            deep = deep_files(engine.depth(inputs.lake, at))
+            # Scored where the engine computes (on Spark, on the executors), from the snapshot.
+            table = engine.map_table(snapshot, Scorer(model, version, as_of), SCORE_SCHEMA, deep)
             if table.num_rows == 0:
                 raise ModelError(f"no one in the lake is scoreable as of {as_of}.")
             path = inputs.history.write(table)
             return {
                 "scored": table.num_rows,
-                "thin_files": snapshot.num_rows - table.num_rows,
+                "thin_files": people - table.num_rows,
                 "file": str(path),
                 **_score_summary(table),
             }
@@ -251,16 +256,16 @@ def run_month(
     return MonthlyRun(as_of, version, engine.name, reports, done["scores"]["detail"])
 
 
-def deep_files(depth: pa.Table, user_ids: pa.ChunkedArray) -> pa.Array:
-    """Which of ``user_ids`` have a file deep enough to score (`pentascore.scores.run`'s rule)
-    by their ``depth`` (`DEPTH_SCHEMA`): a boolean mask."""
+def deep_files(depth: pa.Table) -> pa.Array:
+    """The people whose file is deep enough to score (`pentascore.scores.run`'s rule), by
+    their ``depth`` (`DEPTH_SCHEMA`)."""
     deep = depth.filter(
         pc.and_(
             pc.greater_equal(depth.column("file_age_days"), MIN_FILE_AGE_DAYS),
             pc.less_equal(depth.column("last_activity_days"), MAX_QUIET_DAYS),
         )
-    ).column("user_id")
-    return pc.fill_null(pc.is_in(user_ids, value_set=deep.combine_chunks()), False)
+    )
+    return deep.column("user_id").combine_chunks()
 
 
 def _outputs_exist(record: dict[str, Any]) -> bool:

@@ -12,14 +12,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from pentascore.features.engine import SCORES_SCHEMA, FeatureEngine
+from pentascore.features.catalog import CATALOG
+from pentascore.features.engine import SCORES_SCHEMA, DepthRule, FeatureEngine
 from pentascore.lake.store import ParquetLake
 from pentascore.model.train import Model
-from pentascore.scores.batch import score_table
+from pentascore.scores.batch import SCORE_SCHEMA, require_columns, score_table
 from pentascore.scores.history import ScoreHistory
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+    from pentascore.features.spark_engine import SparkEngine
+
+
+def last_scores(history: ScoreHistory, at: datetime) -> pa.Table | None:
+    """The last score run before ``at``'s scores (``SCORES_SCHEMA``), which feed the
+    friends'-score feature; None before the first run."""
+    previous = history.latest_before(at.date())
+    return None if previous is None else previous.select(["user_id", "score"]).cast(SCORES_SCHEMA)
 
 
 def features_as_of(
@@ -33,20 +47,15 @@ def features_as_of(
     """The catalogue's features as of ``at`` (of ``users``, when given; ``extra`` events read
     as if in the lake), with the last earlier score run's scores feeding the friends'-score
     feature."""
-    previous = history.latest_before(at.date())
     return engine.features(
-        lake,
-        at,
-        previous_scores=None
-        if previous is None
-        else previous.select(["user_id", "score"]).cast(SCORES_SCHEMA),
-        users=users,
-        extra=extra,
+        lake, at, previous_scores=last_scores(history, at), users=users, extra=extra
     )
 
 
 MIN_FILE_AGE_DAYS = 183
 MAX_QUIET_DAYS = 183
+# Who is scored: the rule `thin_files` tells the others about.
+DEEP_FILE = DepthRule(min_file_age_days=MIN_FILE_AGE_DAYS, max_quiet_days=MAX_QUIET_DAYS)
 
 
 @dataclass(frozen=True)
@@ -94,6 +103,20 @@ def thin_files(
     ]
 
 
+@dataclass(frozen=True)
+class Scorer:
+    """`score_table` with its model, version and date fixed: the function of a feature table
+    an engine applies where the features are (Spark pickles it, model and all, to its
+    executors, which import this module to run it)."""
+
+    model: Model
+    version: str
+    as_of: date
+
+    def __call__(self, features: pa.Table) -> pa.Table:
+        return score_table(self.model, self.version, features, self.as_of)
+
+
 def score_people(
     engine: FeatureEngine,
     lake: ParquetLake,
@@ -105,15 +128,46 @@ def score_people(
     extra: pa.Table | None = None,
 ) -> pa.Table:
     """Scores as of ``at`` of everyone in the lake, or of ``users``, but thin files: a
-    `SCORE_SCHEMA` table, empty when none of them is scoreable. ``extra`` events count in
-    the features, not in the thin-file rule."""
-    features = features_as_of(engine, lake, history, at, users, extra)
-    deep = {
-        d["user_id"]
-        for d in engine.depth(lake, at, users).to_pylist()
-        if d["file_age_days"] >= MIN_FILE_AGE_DAYS and d["last_activity_days"] <= MAX_QUIET_DAYS
-    }
-    # Only people whose own current records make a deep enough file: not those with nothing
-    # but partners' reads, nor those whose records were all voided.
-    keep = [u in deep for u in features.column("user_id").to_pylist()]
-    return score_table(model, version, features.filter(pa.array(keep, pa.bool_())), at.date())
+    `SCORE_SCHEMA` table ordered by ``user_id``, empty when none of them is scoreable.
+    ``extra`` events count in the features, not in the thin-file rule.
+
+    The engine computes the features, keeps the deep files and scores them where it computed
+    them (on Spark, on the executors: only the scores come back)."""
+    # Checked here, before any engine work, rather than on an executor.
+    require_columns(model, [s.name for s in CATALOG])
+    return engine.map_features(
+        lake,
+        at,
+        Scorer(model, version, at.date()),
+        SCORE_SCHEMA,
+        depth=DEEP_FILE,
+        previous_scores=last_scores(history, at),
+        users=users,
+        extra=extra,
+    )
+
+
+def score_frame(
+    engine: SparkEngine,
+    lake: ParquetLake,
+    history: ScoreHistory,
+    model: Model,
+    version: str,
+    at: datetime,
+    users: Sequence[str] | None = None,
+    extra: pa.Table | None = None,
+) -> DataFrame:
+    """`score_people`'s scores on Spark as a DataFrame nothing has run yet (in no particular
+    order): ``score_frame(...).write.parquet(url)`` writes them from the executors, for runs
+    whose scores should not pass through the driver."""
+    require_columns(model, [s.name for s in CATALOG])
+    return engine.map_features_frame(
+        lake,
+        at,
+        Scorer(model, version, at.date()),
+        SCORE_SCHEMA,
+        depth=DEEP_FILE,
+        previous_scores=last_scores(history, at),
+        users=users,
+        extra=extra,
+    )
