@@ -115,3 +115,32 @@ def test_groups_from_columns() -> None:
         attribute_groups(pd.DataFrame({"x": [str(i) for i in range(60)]}), ["x"])
     with pytest.raises(ValueError, match="not a column"):
         attribute_groups(frame, ["race"])
+
+
+def test_data_set_fairness_is_measured_on_models_without_the_protected_columns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """German's benchmark mapping keeps age and foreign worker as inputs; the models whose
+    fairness is measured never see any protected column."""
+    from pentascore.model.dataset import shipped_mapping_path
+    from pentascore.monitor import collect
+    from tests.model.conftest import needs_data
+
+    needs_data("german_credit/germancredit.csv.gz")
+    seen: list[list[str]] = []
+    family = collect.scorecard_family
+
+    def watched(weights):  # type: ignore[no-untyped-def]
+        fits = family(weights)
+
+        def fit(data, seed):  # type: ignore[no-untyped-def]
+            seen.append(list(data.frame.columns))
+            return fits(data, seed)
+
+        return fit
+
+    monkeypatch.setattr(collect, "scorecard_family", watched)
+    scores, bad, protected, _ = collect.out_of_fold_scores(shipped_mapping_path("german"), cv=2)
+    assert len(seen) == 2 and len(scores) == len(bad) == len(protected) == 1000
+    assert all(not set(columns) & set(protected.columns) for columns in seen)
+    assert "age_in_years" in protected.columns and "credit_amount" in seen[0]

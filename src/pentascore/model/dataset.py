@@ -67,6 +67,12 @@ class Dataset:
     def bad_rate(self) -> float:
         return float(self.bad.mean()) if len(self.bad) else 0.0
 
+    def without(self, names: list[str]) -> Dataset:
+        """The same rows without the columns ``names`` (those it has)."""
+        kept = tuple(c for c in self.columns if c.name not in set(names))
+        frame = self.frame[[c.name for c in kept]]
+        return Dataset(self.source, kept, frame, self.bad, self.data_hash)
+
     def subset(self, rows: np.ndarray) -> Dataset:
         """The same columns on ``rows`` (positions), e.g. one fold."""
         frame = self.frame.iloc[rows].reset_index(drop=True)

@@ -380,10 +380,12 @@ def out_of_fold_scores(
     The folds and the per-fold fits are `pentascore train`'s (`model.validate.folds`, the
     families of `model.train`, fold i fitted with seed + i): the first repeat of its
     cross-validation, whose out-of-fold scores are the ones its band table counts.
-    Returns the scores, the outcomes, the mapping's protected columns (row for row, read from
-    the same table; the model never sees them unless the mapping also places them in a
-    dimension) and the data set's name."""
-    data, _ = table_dataset(mapping_path)
+    The models are fitted without the mapping's protected columns, even those the mapping
+    places in a dimension for the benchmarks (age): fairness is measured by attributes the
+    model does not use. Returns the scores, the outcomes, the protected columns (row for row,
+    read from the same table) and the data set's name."""
+    data, mapping = table_dataset(mapping_path)
+    data = data.without(mapping.protected)
     if cv < 2:
         raise ConfigError(f"cv must be at least 2 folds; got {cv}.")
     family = scorecard_family(DEFAULT_WEIGHTS) if kind is ModelKind.SCORECARD else gbdt_family
@@ -436,8 +438,9 @@ def dataset_fairness(
     notes = []
     if inputs:
         notes.append(
-            f"{', '.join(inputs)} {'is' if len(inputs) == 1 else 'are'} also a model input in "
-            f"this data set's mapping: a gap there is partly the model's own use of it."
+            f"{', '.join(inputs)} {'is an input' if len(inputs) == 1 else 'are inputs'} of "
+            "this data set's benchmark mapping, but not of the models measured here: they "
+            "are fitted without any protected column."
         )
     return FairnessSection(
         source=(
