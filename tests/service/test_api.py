@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -313,19 +313,24 @@ def test_allowed_reads_become_inquiry_events_one_a_day_per_partner_and_purpose(
     asked = _ask(w, user)
     w.client.post(f"/v1/me/authorizations/{asked['authorization_id']}/grant", headers=w.me(user))
     first = w.clock.now()
-    for _ in range(3):
-        assert _read(w, user).status_code == 200
-    _read(w, user, purpose="lending")  # refused: not an inquiry
-    w.clock.set(first + timedelta(days=1))
-    assert _read(w, user).status_code == 200
     lake = ParquetLake(w.settings.lake_dir)
     engine = DuckDBEngine(threads=1)
-    later = first + timedelta(days=2)
+    later = first + timedelta(days=3)
     before = engine.features(lake, later, users=[_ref(user)]).to_pylist()[0]["ch_inquiries_30"]
-    assert export_inquiries(w.database, lake, w.settings.rejects_dir, w.clock) == 4
+    for _ in range(2):
+        assert _read(w, user).status_code == 200
+    _read(w, user, purpose="lending")  # refused: not an inquiry
+    assert export_inquiries(w.database, lake, w.settings.rejects_dir, w.clock) == 2
+    # Later the same day, another read and another export: the same day's inquiry again.
+    w.clock.set(first + timedelta(hours=1))
+    assert _read(w, user).status_code == 200
+    assert export_inquiries(w.database, lake, w.settings.rejects_dir, w.clock) == 1
+    w.clock.set(first + timedelta(days=1))
+    assert _read(w, user).status_code == 200
+    assert export_inquiries(w.database, lake, w.settings.rejects_dir, w.clock) == 1
     assert export_inquiries(w.database, lake, w.settings.rejects_dir, w.clock) == 0
     after = engine.features(lake, later, users=[_ref(user)]).to_pylist()[0]["ch_inquiries_30"]
-    # Three reads on the first day count once (the first of them), the next day's once more.
+    # Three reads on the first day count once, the next day's once more.
     assert after == before + 2
     inquiries = lake.read().filter(
         lake.read().column("type").to_numpy(zero_copy_only=False) == "inquiry"
@@ -335,7 +340,9 @@ def test_allowed_reads_become_inquiry_events_one_a_day_per_partner_and_purpose(
     mine = inquiries.filter(
         (inquiries.column("user_id").to_numpy(zero_copy_only=False) == _ref(user)) & ours
     )
-    assert sorted(mine.column("ts").to_pylist()) == [first, first + timedelta(days=1)]
+    # Dated at the end of each day's reads: never seen by a feature before they happened.
+    day_end = datetime.combine(first.date(), time.max, tzinfo=UTC)
+    assert sorted(mine.column("ts").to_pylist()) == [day_end, day_end + timedelta(days=1)]
     assert set(mine.column("partner_id").to_pylist()) == {w.hotel_id}
     assert set(mine.column("scenario").to_pylist()) == {"hotel"}
 
