@@ -54,9 +54,7 @@ def export_inquiries(database: Database, lake: ParquetLake, rejects_dir: Path, c
                 sa.select(
                     Inquiry.id, Inquiry.user_ref, Inquiry.at, Inquiry.purpose, Inquiry.partner_id
                 )
-                .where(
-                    Inquiry.exported.is_(False), Inquiry.outcome == ALLOWED, Inquiry.id <= last
-                )
+                .where(Inquiry.exported.is_(False), Inquiry.outcome == ALLOWED, Inquiry.id <= last)
                 .order_by(Inquiry.id)
                 .limit(BATCH)
             ).all()
