@@ -13,7 +13,9 @@ concurrency the bare endpoint (GET /v1/ping, a constant) and partner reads
 (GET /v1/scores/{user}?purpose=hotel, round-robin over every authorized person) are measured
 in alternating windows of the same run, so their ratio holds on a noisy machine. Every
 answer's status is counted, and at the end the inquiries table must hold one record per read
-answered.
+answered. Before the server starts, one row is inserted and committed alone a few hundred
+times on the same database (`commit_probe`): on PostgreSQL that commit waits for the disk,
+and no read, which commits its query record before it answers, can take less.
 
 The load generator is a raw asyncio (uvloop) protocol: request bytes built beforehand,
 answers framed by Content-Length. Its ceiling is measured in the same run against a trivial
@@ -61,7 +63,7 @@ from pentascore.events.pseudonym import pseudonymize_value
 from pentascore.scores.batch import SCORE_SCHEMA
 from pentascore.service import authorizations
 from pentascore.service.authorizations import Decision, Scope
-from pentascore.service.db import Partner, open_database
+from pentascore.service.db import Database, Partner, open_database
 from pentascore.service.identities import add_partner
 from pentascore.service.published import publish
 
@@ -462,6 +464,33 @@ class Run:
     results: dict[int, tuple[Result, Result]]
     answered: int  # reads answered, warm-ups included
     recorded: int  # query records in the inquiries table afterwards
+    commit_ms: tuple[float, float]  # one row inserted and committed, alone: p50, p99
+    load: tuple[float, float]  # the machine's 1-minute load average before and after
+
+
+def commit_probe(url: str, n: int = 300) -> tuple[float, float]:
+    """p50 and p99 milliseconds of inserting one row and committing it, one at a time, on
+    the service's database with the service's settings (on PostgreSQL, the commit waits for
+    the WAL to reach the disk: the floor under a read's latency)."""
+    database = Database(url)
+    raw = database.engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("CREATE TABLE bench_commit_probe (id INTEGER PRIMARY KEY, v TEXT)")
+        raw.commit()
+        seconds = []
+        for i in range(n):
+            started = time.perf_counter()
+            cursor.execute(f"INSERT INTO bench_commit_probe VALUES ({i}, 'x')")
+            raw.commit()
+            seconds.append(time.perf_counter() - started)
+        cursor.execute("DROP TABLE bench_commit_probe")
+        raw.commit()
+    finally:
+        raw.close()
+        database.dispose()
+    ms = np.array(seconds) * 1000.0
+    return float(np.quantile(ms, 0.5)), float(np.quantile(ms, 0.99))
 
 
 def run_database(args: argparse.Namespace, pool: ProcessPoolExecutor, url: str | None) -> Run:
@@ -474,9 +503,13 @@ def run_database(args: argparse.Namespace, pool: ProcessPoolExecutor, url: str |
             f"{time.perf_counter() - started:.1f} s",
             flush=True,
         )
+        settings = Settings(home=home, database_url=url)
+        commit_ms = commit_probe(settings.database)
+        print(f"one-row commit alone: p50 {commit_ms[0]:.2f} ms, p99 {commit_ms[1]:.2f} ms")
         ping = [_get("/v1/ping")]
         reads = [_get(f"/v1/scores/{u}?purpose={PURPOSE}", api_key) for u in users]
         port = args.port or _free_port()
+        load_before = os.getloadavg()[0]
         with server(home, url, port, args.workers, args.export_seconds):
             # One read by hand: the body is a score, not only a 200.
             request = urllib.request.Request(
@@ -487,11 +520,12 @@ def run_database(args: argparse.Namespace, pool: ProcessPoolExecutor, url: str |
                 body = answer.read()
             assert b'"score"' in body and b'"inquiry_id"' in body, body
             results, answered = measure(pool, port, ping, reads, args)
-        engine = sa.create_engine(Settings(home=home, database_url=url).database)
+        load = (load_before, os.getloadavg()[0])
+        engine = sa.create_engine(settings.database)
         with engine.connect() as connection:
             recorded = connection.execute(sa.text("select count(*) from inquiries")).scalar_one()
         engine.dispose()
-    return Run(database, results, answered + 1, int(recorded))
+    return Run(database, results, answered + 1, int(recorded), commit_ms, load)
 
 
 def _ceiling(rates: dict[int, float]) -> str:
@@ -569,7 +603,10 @@ def main() -> None:
         lines += [
             f"**{run.database}**. {verdict(run.results)} Reads answered: {run.answered:,}; "
             f"query records afterwards: {run.recorded:,}"
-            + (" (one each)." if ok else " (MISMATCH)."),
+            + (" (one each)." if ok else " (MISMATCH).")
+            + f" One row inserted and committed alone: p50 {run.commit_ms[0]:.2f} ms, p99 "
+            f"{run.commit_ms[1]:.2f} ms. Load average (1 min) {run.load[0]:.1f} before, "
+            f"{run.load[1]:.1f} after.",
             "",
             *rows,
             "",
@@ -594,7 +631,11 @@ def main() -> None:
             "record committed in the same transaction before the answer. Each figure is "
             f"{args.duration:g} s of each endpoint per concurrency, in {args.rounds} "
             "alternating windows; the inquiry export (every minute) is held off the run. "
-            "The load generator alone, against a do-nothing server: " + _ceiling(ceiling) + ".",
+            "The load generator alone, against a do-nothing server: " + _ceiling(ceiling) + ". "
+            "Beside each database's verdict: one row inserted and committed alone on it, "
+            "with the service's settings (on PostgreSQL the commit waits for the WAL to reach "
+            "the disk, which no read can beat; SQLite's WAL in synchronous=NORMAL syncs at "
+            "checkpoints), and the machine's load average around the run.",
             f"Goals: reads >= {GOAL_RATIO:.0%} of the bare endpoint's throughput and read p99 "
             f"<= {GOAL_P99_MS:.0f} ms at {GOAL_CONCURRENCY} clients. Versions: {versions()}.",
             "",

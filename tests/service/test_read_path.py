@@ -1,32 +1,48 @@
 """The fast partner read: partners remembered for a few seconds only, reads batched into one
-transaction without one read's failure costing the others, and SQLite's write lock never
-waited for on the event loop."""
+transaction without one read's failure costing the others, SQLite's write lock never waited
+for on the event loop nor its WAL checkpointed there, a lost connection costing no read, and
+`FastReads` answering exactly as the route does."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from starlette.types import Scope
 
 from pentascore.events.pseudonym import pseudonymize_value
+from pentascore.features.duckdb_engine import DuckDBEngine
+from pentascore.service.app import create_app
 from pentascore.service.db import Database, Inquiry, Partner
+from pentascore.service.fast_read import FastReads
+from pentascore.service.identities import add_partner
 from pentascore.service.reads import ALLOWED, PartnerCache, Read, ReadJob, ReadQueue
 from tests.conftest import KEY, ScoredHome
 from tests.service.conftest import NOW, World, make_world
 
 
-def _grant(w: World, user: str, purpose: str = "hotel") -> None:
+def _ask(w: World, user: str, purpose: str = "hotel", scope: str = "score") -> str:
     asked = w.client.post(
-        "/v1/authorizations", headers=w.hotel, json={"user_id": user, "purpose": purpose}
-    ).json()
-    granted = w.client.post(
-        f"/v1/me/authorizations/{asked['authorization_id']}/grant", headers=w.me(user)
+        "/v1/authorizations",
+        headers=w.hotel,
+        json={"user_id": user, "purpose": purpose, "scope": scope},
     )
+    assert asked.status_code == 201, asked.text
+    return str(asked.json()["authorization_id"])
+
+
+def _grant(w: World, user: str, purpose: str = "hotel", scope: str = "score") -> str:
+    asked = _ask(w, user, purpose, scope)
+    granted = w.client.post(f"/v1/me/authorizations/{asked}/grant", headers=w.me(user))
     assert granted.status_code == 200, granted.text
+    return asked
 
 
 def _read(w: World, user: str, purpose: str = "hotel") -> Any:
@@ -180,3 +196,208 @@ def test_sqlite_write_lock_is_waited_for_off_the_event_loop(
     database.dispose()
     assert read is not None and read.outcome == ALLOWED
     assert turns == 10
+
+
+def _count(database: Database) -> int:
+    with database.session() as session:
+        return int(session.scalar(sa.select(sa.func.count()).select_from(Inquiry)) or 0)
+
+
+def _answer(response: Any) -> tuple[int, str | None, str | None, str]:
+    """What a client sees, the inquiry id aside (each app leaves its own record)."""
+    assert response.headers.get("content-length") == str(len(response.content))
+    body = re.sub(r'"inquiry_id":\d+', '"inquiry_id":0', response.content.decode())
+    return (
+        response.status_code,
+        response.headers.get("content-type"),
+        response.headers.get("retry-after"),
+        body,
+    )
+
+
+def test_fast_reads_answer_as_the_route_does(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same requests to the app with `FastReads` and to one without it, over the same
+    database, alternately: the same status, headers and body (the inquiry id aside), and
+    the same records, for every outcome; and `FastReads` answers only the well-formed reads
+    of a remembered partner."""
+    w = world
+    taken: list[bool] = []
+    take = FastReads.take
+
+    def spy(self: FastReads, scope: Scope) -> tuple[Partner, str, str] | None:
+        found = take(self, scope)
+        taken.append(found is not None)
+        return found
+
+    monkeypatch.setattr(FastReads, "take", spy)
+    # Partners stay remembered however slow the machine (the TTL has a test of its own).
+    w.client.app.state.service.partners.monotonic = lambda: 0.0  # type: ignore[attr-defined]
+    route = TestClient(
+        create_app(
+            w.settings,
+            clock=w.clock,
+            database=w.database,
+            engine=DuckDBEngine(threads=1),
+            fast_reads=False,
+        )
+    )
+    slow = add_partner(w.database, "Slow Reader", w.clock.now(), reads_per_minute=5)
+    users = w.home.users[30:36]
+    _grant(w, users[0])
+    _grant(w, users[1], "lending", "score+dimensions")
+    _ask(w, users[2], "car_rental")  # pending
+    revoked = _grant(w, users[3])
+    w.client.post(
+        f"/v1/me/authorizations/{revoked}/revoke", headers=w.me(users[3]), json={"reason": "x"}
+    )
+    _grant(w, "nobody-scored")  # authorized, but without a score
+    hotel, unknown = w.hotel_key, "psk_" + "x" * 43
+    cases: list[tuple[str, str | None, bool]] = [  # path and query, key, taken by FastReads
+        (f"/v1/scores/{users[0]}?purpose=hotel", hotel, True),
+        (f"/v1/scores/{users[1]}?purpose=lending", hotel, True),  # with dimensions
+        (f"/v1/scores/{users[1]}?purpose=bike", hotel, True),  # no authorization
+        (f"/v1/scores/{users[2]}?purpose=car_rental", hotel, True),  # pending
+        (f"/v1/scores/{users[3]}?purpose=hotel", hotel, True),  # revoked
+        ("/v1/scores/nobody-scored?purpose=hotel", hotel, True),  # no score
+        (f"/v1/scores/{users[0]}?purpose=nope", hotel, False),
+        (f"/v1/scores/{users[0]}?purpose=hotel&purpose=bike", hotel, False),
+        (f"/v1/scores/{users[0]}?purpose=hotel&extra=1", hotel, False),
+        (f"/v1/scores/{users[0]}", hotel, False),
+        ("/v1/scores/bad%20id!?purpose=hotel", hotel, False),
+        ("/v1/scores/a%2Fb?purpose=hotel", hotel, False),
+        (f"/v1/scores/{users[0]}?purpose=hotel", None, False),
+        (f"/v1/scores/{users[0]}?purpose=hotel", unknown, False),
+        *[(f"/v1/scores/{users[0]}?purpose=hotel", slow.api_key, i > 0) for i in range(7)],
+    ]
+    for path, key, fast in cases:
+        headers = {"X-API-Key": key} if key else {}
+        before = _count(w.database)
+        expected = route.get(path, headers=headers)
+        recorded = _count(w.database) - before
+        taken.clear()
+        got = w.client.get(path, headers=headers)
+        assert _answer(got) == _answer(expected), path
+        assert _count(w.database) - before == 2 * recorded, path
+        assert taken == [fast], path
+    # Every outcome was seen, the throttled reads' included.
+    statuses = {
+        _answer(route.get(p, headers={"X-API-Key": k} if k else {}))[0] for p, k, _ in cases
+    }
+    assert statuses >= {200, 401, 403, 404, 422, 429}
+    # Anything but a GET goes to the route, and so do the app's other paths.
+    for method in ("POST", "HEAD"):
+        taken.clear()
+        got = w.client.request(method, f"/v1/scores/{users[0]}?purpose=hotel", headers=w.hotel)
+        assert got.status_code == 405 and taken == [False]
+    taken.clear()
+    assert w.client.get("/v1/ping").status_code == 200 and taken == []
+
+
+def _count_engine_batches(queue: ReadQueue) -> list[int]:
+    """The size of each batch the queue sends to the engine (in a worker thread)."""
+    sizes: list[int] = []
+    run = queue.run
+
+    def counted(database: Database, jobs: list[ReadJob]) -> list[Read | Exception | None]:
+        sizes.append(len(jobs))
+        return run(database, jobs)
+
+    queue.run = counted  # type: ignore[method-assign]
+    return sizes
+
+
+def test_a_lost_connection_costs_no_read(world: World) -> None:
+    """The queue's own connection dies between two batches: the next batch goes to the
+    engine (and is answered and recorded once), and the one after opens a new connection."""
+    w, user = world, world.home.users[37]
+    _grant(w, user)
+    ref = pseudonymize_value(KEY, "user_id", user)
+    queue = ReadQueue()
+    on_engine = _count_engine_batches(queue)
+
+    async def read() -> Read | None:
+        return await queue.read(w.database, ReadJob(w.hotel_id, ref, "hotel", NOW))
+
+    def lose() -> Any:
+        own = queue._own
+        if own.sqlite is not None:
+            own.sqlite.connection.close()
+            return own.sqlite
+        own.postgres.pgconn.finish()
+        return own.postgres
+
+    before = _count(w.database)
+    first = asyncio.run(read())
+    lost = lose()
+    second = asyncio.run(read())  # on the engine
+    third = asyncio.run(read())  # on a new connection of the queue's
+    own = queue._own
+    assert (own.sqlite or own.postgres) not in (None, lost)
+    assert on_engine == [1]  # the second read
+    queue.close()
+    reads = [first, second, third]
+    assert all(r is not None and r.outcome == ALLOWED for r in reads)
+    assert len({r.inquiry_id for r in reads if r is not None}) == 3
+    assert _count(w.database) - before == 3
+
+
+def test_concurrent_reads_each_get_their_own_answer(world: World) -> None:
+    """Many reads at once, over several batches: each answered with its own person's
+    outcome and its own record, once."""
+    w = world
+    users = w.home.users[40:52]
+    for user in users[:6]:
+        _grant(w, user)
+    refs = {pseudonymize_value(KEY, "user_id", u): i for i, u in enumerate(users)}
+    jobs = [ReadJob(w.hotel_id, ref, "hotel", NOW) for ref in refs for _ in range(5)]
+    queue = ReadQueue(max_batch=7)
+    on_engine = _count_engine_batches(queue)
+
+    async def all_at_once() -> list[Read | None]:
+        reads = []
+        for chunk in (jobs[:20], jobs[20:]):
+            reads += await asyncio.gather(*(queue.read(w.database, job) for job in chunk))
+        return reads
+
+    reads = asyncio.run(all_at_once())
+    queue.close()
+    assert on_engine == []  # every batch on the queue's own connection
+    assert len(reads) == len(jobs)
+    with w.database.session() as session:
+        recorded = {
+            q.id: (q.user_ref, q.outcome)
+            for q in session.scalars(sa.select(Inquiry).where(Inquiry.partner_id == w.hotel_id))
+        }
+    for job, read in zip(jobs, reads, strict=True):
+        assert read is not None
+        expected = ALLOWED if refs[job.user_ref] < 6 else "no_authorization"
+        assert read.outcome == expected
+        assert recorded[read.inquiry_id] == (job.user_ref, expected)
+    assert len({r.inquiry_id for r in reads if r is not None}) == len(jobs)
+
+
+def test_sqlite_checkpoints_off_the_event_loop(scored_home: ScoredHome, tmp_path: Path) -> None:
+    """The queue's SQLite connection never checkpoints the WAL itself (that would stall the
+    loop): a thread does, on a connection of its own, after ``checkpoint_seconds`` of
+    reads."""
+    database = Database(f"sqlite:///{tmp_path / 'state.db'}")
+    database.upgrade()
+    w = make_world(scored_home, database, tmp_path / "home", copy=False)
+    user = w.home.users[38]
+    _grant(w, user)
+    ref = pseudonymize_value(KEY, "user_id", user)
+    queue = ReadQueue(checkpoint_seconds=0.0)
+
+    async def reads() -> list[Read | None]:
+        return [
+            await queue.read(database, ReadJob(w.hotel_id, ref, "hotel", NOW)) for _ in range(5)
+        ]
+
+    assert all(r is not None and r.outcome == ALLOWED for r in asyncio.run(reads()))
+    queue.settle()
+    lane = queue._own.sqlite
+    assert lane is not None
+    assert lane.connection.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    assert lane.checkpoints >= 1
+    queue.close()
+    database.dispose()

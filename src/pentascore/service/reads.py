@@ -11,19 +11,28 @@ This is the service's hot path (docs/benchmarks.md, "Score service (issue 5)"), 
 - one insert records the attempt, in the same transaction (on SQLite the transaction takes
   the write lock before the query, so nothing changes between the check and the record).
 - the two statements are SQLAlchemy's, compiled once for the database's dialect and run on
-  the driver's cursor with SQLAlchemy's own type conversions (`_Prepared`): the same SQL and
-  values, without the per-execution bookkeeping that was most of a read's time.
+  the driver's own connection with SQLAlchemy's own type conversions (`_Prepared`): the same
+  SQL and values, without the per-execution bookkeeping that was most of a read's time.
 - reads that arrive while a transaction of reads is running wait and go together in the next
-  one (`ReadQueue`: one commit for several reads; on SQLite, on the event loop itself).
+  one (`ReadQueue`: one commit for several reads).
+- the queue keeps a connection of its own, outside SQLAlchemy's pool (no checkout, no ping,
+  no begin per batch), used on the event loop: on SQLite the driver's, whose WAL checkpoints
+  run in a thread of their own; on PostgreSQL a psycopg async connection, each batch one
+  pipeline in two round trips (BEGIN and the queries; the records and COMMIT). Whatever goes
+  wrong there (a write lock held elsewhere, a failed statement, a lost connection) sends the
+  batch to the engine in a worker thread, where each read is retried alone.
 - the partner behind an API key is remembered for `PARTNER_TTL` seconds (`PartnerCache`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -37,6 +46,8 @@ from pentascore.core.types import Dimension
 from pentascore.service.authorizations import PENDING_DAYS, Scope, Status, effective_status
 from pentascore.service.db import Authorization, Database, Inquiry, Partner, PublishedScore
 
+log = logging.getLogger(__name__)
+
 ALLOWED = "allowed"
 RATE_LIMITED = "rate_limited"
 _REFUSAL = {
@@ -48,6 +59,8 @@ _REFUSAL = {
 }
 NO_SCORE = "no_score"
 PARTNER_TTL = 5.0  # seconds a partner found by its key is remembered
+GATHER_SECONDS = 0.002  # PostgreSQL: the longest a batch waits for reads on their way
+CHECKPOINT_SECONDS = 1.0  # SQLite: a WAL checkpoint (in a thread) after this long of reads
 
 # The person's latest score: the latest as-of date, then the latest published.
 _LATEST = (
@@ -176,96 +189,102 @@ class _Prepared:
             if (p := c.type.dialect_impl(dialect).result_processor(dialect, None)) is not None
         ]
 
-    def execute(self, cursor: Any, values: Mapping[str, Any]) -> Any:
+    def values(self, values: Mapping[str, Any]) -> Any:
+        """The driver's parameters for ``values``."""
         params = {**self._fixed, **values}
         for name, process in self._bind.items():
             params[name] = process(params[name])
-        cursor.execute(self.sql, [params[n] for n in self._names] if self._names else params)
+        return [params[n] for n in self._names] if self._names else params
+
+    def execute(self, cursor: Any, values: Mapping[str, Any]) -> Any:
+        cursor.execute(self.sql, self.values(values))
         return cursor
 
-    def rows(self, cursor: Any) -> list[list[Any]]:
-        rows = [list(row) for row in cursor.fetchall()]
+    def convert(self, fetched: Sequence[Sequence[Any]]) -> list[list[Any]]:
+        rows = [list(row) for row in fetched]
         for row in rows:
             for i, process in self._results:
                 if row[i] is not None:
                     row[i] = process(row[i])
         return rows
 
+    def rows(self, cursor: Any) -> list[list[Any]]:
+        return self.convert(cursor.fetchall())
+
 
 class _Statements:
-    """The read path's statements for one database, and a batch of reads with them."""
+    """The read path's statements for one database, and a batch of reads with them: first
+    every query, then every record (reads do not change what the queries see)."""
 
     def __init__(self, dialect: sa.Dialect) -> None:
         self.sqlite = dialect.name == "sqlite"
         # psycopg sends a batch's statements together, one round trip for all of them.
-        self.pipeline = dialect.driver == "psycopg"
+        self.psycopg = dialect.name == "postgresql" and dialect.driver == "psycopg"
         self.query = _Prepared(_AUTHORIZATIONS_AND_SCORE, dialect)
         self.returning = bool(dialect.insert_returning)
         self.record = _Prepared(
             _RECORD.returning(Inquiry.id) if self.returning else _RECORD, dialect
         )
 
-    def run(
-        self, connection: sa.Connection, jobs: Sequence[ReadJob], wait: bool = True
-    ) -> list[Read | None]:
-        """Checks each authorization, reads each score, and records each attempt, in the
-        caller's transaction (which commits all or nothing); None for a throttled job (only
-        recorded). First every query, then every record: reads do not change what the
-        queries see."""
-        raw = connection.connection
-        if self.sqlite:
-            self._begin_immediate(raw, wait)
-        found = self._each(raw, self.query, [_query(j) for j in jobs if not j.throttled])
-        outcomes: list[_Outcome] = []
-        rows = iter(found)
-        for job in jobs:
-            outcomes.append(_Outcome(RATE_LIMITED) if job.throttled else _decide(job, next(rows)))
-        ids = self._each(
-            raw, self.record, [_record(j, o) for j, o in zip(jobs, outcomes, strict=True)]
-        )
-        return [
-            None if job.throttled else o.read(int(i[0][0]))
-            for job, o, i in zip(jobs, outcomes, ids, strict=True)
-        ]
+    def run(self, driver: Any, jobs: Sequence[ReadJob]) -> list[Read | None]:
+        """Checks each authorization, reads each score, and records each attempt on the
+        driver's connection ``driver``, in its transaction (which the caller commits, all or
+        nothing); None for a throttled job (only recorded)."""
+        found = self._each(driver, self.query, _queries(jobs))
+        outcomes = _decide_all(jobs, found)
+        ids = self._each(driver, self.record, _records(jobs, outcomes))
+        return _reads(jobs, outcomes, ids)
+
+    async def run_async(self, connection: Any, jobs: Sequence[ReadJob]) -> list[Read | None]:
+        """`run` on a psycopg async connection, committed: one pipeline, in two round trips
+        (BEGIN and the queries; the records and COMMIT)."""
+        async with connection.pipeline():
+            found = await self._many(connection, self.query, _queries(jobs))
+            outcomes = _decide_all(jobs, found)
+            recorded = await self._send(connection, self.record, _records(jobs, outcomes))
+            await connection.commit()
+            ids = await self._results(recorded, self.record)
+        return _reads(jobs, outcomes, ids)
+
+    async def _many(
+        self, connection: Any, statement: _Prepared, values: list[dict[str, Any]]
+    ) -> list[list[list[Any]]]:
+        """The rows of the statement run with each of ``values``."""
+        if not values:
+            return []
+        return await self._results(await self._send(connection, statement, values), statement)
 
     @staticmethod
-    def _begin_immediate(raw: Any, wait: bool) -> None:
-        """Takes SQLite's write lock before reading, so that the checks and the records are
-        one transaction (SQLite would begin it only at the first insert). ``wait=False``:
-        `_NotOnLoop` at once when another connection holds it (the busy timeout set aside for
-        the attempt)."""
-        cursor = raw.cursor()
-        try:
-            if wait:
-                cursor.execute("BEGIN IMMEDIATE")
-                return
-            timeout = cursor.execute("PRAGMA busy_timeout").fetchone()[0]
-            cursor.execute("PRAGMA busy_timeout = 0")
-            try:
-                cursor.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                if exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-                    raise _NotOnLoop from exc
-                raise
-            finally:
-                cursor.execute(f"PRAGMA busy_timeout = {int(timeout)}")
-        finally:
-            cursor.close()
+    async def _send(connection: Any, statement: _Prepared, values: list[dict[str, Any]]) -> Any:
+        cursor = connection.cursor()
+        await cursor.executemany(
+            statement.sql, [statement.values(v) for v in values], returning=True
+        )
+        return cursor
+
+    @staticmethod
+    async def _results(cursor: Any, statement: _Prepared) -> list[list[list[Any]]]:
+        """The rows of each statement an ``executemany(..., returning=True)`` ran, in
+        order."""
+        out = [statement.convert(await cursor.fetchall())]
+        while cursor.nextset():
+            out.append(statement.convert(await cursor.fetchall()))
+        return out
 
     def _each(
-        self, raw: Any, statement: _Prepared, values: list[dict[str, Any]]
+        self, driver: Any, statement: _Prepared, values: list[dict[str, Any]]
     ) -> list[list[list[Any]]]:
         """The statement run with each of ``values``: the rows of each (the new id, for
         an insert)."""
-        if self.pipeline and len(values) > 1:
-            with raw.driver_connection.pipeline():
-                cursors = [statement.execute(raw.cursor(), v) for v in values]
+        if self.psycopg and len(values) > 1:
+            with driver.pipeline():
+                cursors = [statement.execute(driver.cursor(), v) for v in values]
                 try:
                     return [statement.rows(c) for c in cursors]
                 finally:
                     for c in cursors:
                         c.close()
-        cursor = raw.cursor()
+        cursor = driver.cursor()
         try:
             out = []
             for v in values:
@@ -280,8 +299,31 @@ class _Statements:
             cursor.close()
 
 
-def _query(job: ReadJob) -> dict[str, Any]:
-    return {"partner_id": job.partner_id, "user_ref": job.user_ref, "purpose": job.purpose}
+def _queries(jobs: Sequence[ReadJob]) -> list[dict[str, Any]]:
+    return [
+        {"partner_id": j.partner_id, "user_ref": j.user_ref, "purpose": j.purpose}
+        for j in jobs
+        if not j.throttled
+    ]
+
+
+def _decide_all(jobs: Sequence[ReadJob], found: list[list[list[Any]]]) -> list[_Outcome]:
+    """Each job's outcome, from the rows of its query (a throttled job has none)."""
+    rows = iter(found)
+    return [_Outcome(RATE_LIMITED) if j.throttled else _decide(j, next(rows)) for j in jobs]
+
+
+def _records(jobs: Sequence[ReadJob], outcomes: list[_Outcome]) -> list[dict[str, Any]]:
+    return [_record(j, o) for j, o in zip(jobs, outcomes, strict=True)]
+
+
+def _reads(
+    jobs: Sequence[ReadJob], outcomes: list[_Outcome], ids: list[list[list[Any]]]
+) -> list[Read | None]:
+    return [
+        None if job.throttled else o.read(int(i[0][0]))
+        for job, o, i in zip(jobs, outcomes, ids, strict=True)
+    ]
 
 
 @dataclass(frozen=True)
@@ -379,67 +421,203 @@ def _changed_at(status: Status, a: _Authorization) -> tuple[datetime, int]:
 _LIFECYCLE = [Status.PENDING, Status.ACTIVE, Status.DECLINED, Status.REVOKED, Status.EXPIRED]
 
 
-class _NotOnLoop(Exception):
-    """The batch cannot go on the event loop (SQLite's write lock is held elsewhere, or the
-    batch failed and is to be retried read by read): it goes to a worker thread, whole."""
+class _Elsewhere(Exception):
+    """The batch cannot go on the queue's own connection (SQLite's write lock is held
+    elsewhere, a statement failed, the connection is lost): it goes to the engine in a
+    worker thread, whole, and each read is retried alone should the batch fail again."""
+
+
+def _sqlite_connection(database: Database) -> sqlite3.Connection:
+    """A connection of the engine's (its pragmas applied), taken out of the pool for good."""
+    fairy = database.engine.raw_connection()
+    connection = fairy.driver_connection
+    fairy.detach()
+    assert isinstance(connection, sqlite3.Connection)
+    return connection
+
+
+class _SQLiteLane:
+    """The queue's own SQLite connection, used on the event loop, never waiting there: its
+    busy timeout is 0, so a write lock held elsewhere sends the batch to a worker thread.
+
+    It never checkpoints the WAL itself (a checkpoint copies pages into the database file and
+    syncs it, milliseconds that would stall every request on the loop): every
+    ``checkpoint_seconds`` of reads a thread of its own runs a passive checkpoint on another
+    connection, which never blocks the writer."""
+
+    def __init__(self, database: Database, checkpoint_seconds: float) -> None:
+        self.database = database
+        self.checkpoint_seconds = checkpoint_seconds
+        self.connection = _sqlite_connection(database)
+        self.connection.execute("PRAGMA busy_timeout = 0")
+        self.connection.execute("PRAGMA wal_autocheckpoint = 0")
+        self._checkpointer: sqlite3.Connection | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._since = time.monotonic()
+        self.checkpoints = 0
+        self.broken = False  # to be closed and opened again
+
+    def run(self, statements: _Statements, jobs: Sequence[ReadJob]) -> list[Read | None]:
+        """The batch in one transaction that takes the write lock first (`_Elsewhere` at
+        once when another connection holds it, or when anything fails: rolled back)."""
+        connection = self.connection
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            busy = getattr(exc, "sqlite_errorcode", None) in (
+                sqlite3.SQLITE_BUSY,
+                sqlite3.SQLITE_LOCKED,
+            )
+            self.broken = self.broken or not busy
+            raise _Elsewhere from exc
+        try:
+            reads = statements.run(connection, jobs)
+            connection.commit()
+        except BaseException as exc:
+            try:
+                connection.rollback()
+            except sqlite3.Error:
+                self.broken = True
+            if isinstance(exc, Exception):
+                raise _Elsewhere from exc
+            raise
+        self._checkpoint_later()
+        return reads
+
+    def _checkpoint_later(self) -> None:
+        if self._thread is not None or time.monotonic() - self._since < self.checkpoint_seconds:
+            return
+        self._thread = threading.Thread(
+            target=self._checkpoint, name="pentascore-wal-checkpoint", daemon=True
+        )
+        self._thread.start()
+
+    def _checkpoint(self) -> None:
+        try:
+            with self._lock:
+                if self._checkpointer is None:
+                    self._checkpointer = _sqlite_connection(self.database)
+                self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                self.checkpoints += 1
+        except sqlite3.Error as exc:  # the next one will try again
+            log.warning("WAL checkpoint failed: %s", exc)
+        finally:
+            self._since = time.monotonic()
+            self._thread = None
+
+    def settle(self) -> None:
+        """Waits for a checkpoint under way."""
+        thread = self._thread
+        if thread is not None:
+            thread.join()
+
+    def close(self) -> None:
+        self.settle()
+        with self._lock:
+            if self._checkpointer is not None:
+                self._checkpointer.close()
+        self.connection.close()
+
+
+class _Own:
+    """The queue's own connection: SQLite's lane, or a psycopg async connection."""
+
+    def __init__(self) -> None:
+        self.database: Database | None = None  # the database they are to
+        self.sqlite: _SQLiteLane | None = None
+        self.postgres: Any = None  # psycopg.AsyncConnection
+        self.unusable = False  # a memory database: the engine serves every batch
+
+    def close(self) -> None:
+        if self.sqlite is not None:
+            self.sqlite.close()
+            self.sqlite = None
+        if self.postgres is not None:
+            _close_now(self.postgres)
+            self.postgres = None
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _close_now(connection: Any) -> None:
+    """Closes a psycopg async connection without its event loop (what its `close` does)."""
+    with contextlib.suppress(Exception):
+        connection.pgconn.finish()
 
 
 class ReadQueue:
-    """Partner reads waiting for the database, carried out together: while one transaction
-    of reads runs, the reads that arrive wait, and go in the next one (a group commit). Each
+    """Partner reads waiting for the database, carried out together: while a transaction of
+    reads runs, the reads that arrive wait, and go in the next one (a group commit). Each
     read is still checked, and recorded, in the transaction that reads it, and answered only
-    once that transaction committed. One batch at a time per process.
+    once that transaction committed. One batch at a time per process, on the event loop, on
+    a connection of the queue's own.
 
-    On SQLite a batch runs on the event loop itself: the work is a few dozen microseconds
-    of the CPU per read, and a worker thread would spend more than that handing the GIL back
-    and forth. It runs there only when the write lock is free at once; when another
-    connection holds it (a consumer's decision, the inquiry export, another process), the
-    batch waits for it in a worker thread instead, never on the loop. On PostgreSQL, where
-    the time goes waiting for the server, every batch runs in a worker thread.
+    On SQLite the batch runs on the loop itself: the work is a few dozen microseconds of the
+    CPU per read, and a worker thread would spend more than that handing the GIL back and
+    forth. It runs there only when the write lock is free at once; when another connection
+    holds it (a consumer's decision, the inquiry export, another process), the batch waits
+    for it in a worker thread instead, never on the loop. On PostgreSQL the batch awaits the
+    server on a psycopg async connection, and most of its time is the commit waiting for the
+    WAL to reach the disk: a batch waits a little for the reads on their way (`_gather`).
     """
 
-    def __init__(self, max_batch: int = 64) -> None:
+    def __init__(
+        self,
+        max_batch: int = 64,
+        checkpoint_seconds: float = CHECKPOINT_SECONDS,
+        gather: float = GATHER_SECONDS,
+    ) -> None:
         self.max_batch = max_batch
+        self.checkpoint_seconds = checkpoint_seconds
+        self.gather = gather
         self._waiting: list[tuple[ReadJob, asyncio.Future[Read | None]]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._drain: asyncio.Task[None] | None = None
+        self._last = (1, 0.0)  # readers during the last batch, and its seconds
+        self._want = 1  # reads a gathering batch waits for
+        self._enough: asyncio.Future[None] | None = None  # resolved when they are there
         self._statements: _Statements | None = None
+        self._own = _Own()
+        self._finalizer = weakref.finalize(self, self._own.close)
 
     async def read(self, database: Database, job: ReadJob) -> Read | None:
         """The read (None when throttled: then only recorded)."""
         loop = asyncio.get_running_loop()
         if self._drain is not None and self._loop is not loop:
-            # Another event loop is draining (tests run one per client): go alone.
+            # Another event loop is draining (tests run one per request): go alone.
             alone = (await run_in_threadpool(self.run, database, [job]))[0]
             if isinstance(alone, Exception):
                 raise alone
             return alone
         future: asyncio.Future[Read | None] = loop.create_future()
         self._waiting.append((job, future))
+        if self._enough is not None and len(self._waiting) >= self._want:
+            _resolve(self._enough)
         if self._drain is None:
             self._loop = loop
             self._drain = loop.create_task(self._run(database))
         return await future
 
     async def _run(self, database: Database) -> None:
-        on_loop = database.engine.dialect.name == "sqlite"
+        if self._statements is None:
+            self._statements = _Statements(database.engine.dialect)
         try:
             while self._waiting:
-                # Let the requests already read from the sockets join this batch.
-                await asyncio.sleep(0)
+                await self._gather()
                 batch = self._waiting[: self.max_batch]
                 del self._waiting[: self.max_batch]
-                jobs = [job for job, _ in batch]
                 results: list[Read | Exception | None]
+                started = time.perf_counter()
                 try:
-                    try:
-                        if not on_loop:
-                            raise _NotOnLoop
-                        results = self.run(database, jobs, wait=False)
-                    except _NotOnLoop:
-                        results = await run_in_threadpool(self.run, database, jobs)
+                    results = list(await self._batch(database, [job for job, _ in batch]))
                 except Exception as exc:
                     results = [exc] * len(batch)
+                # The readers seen: this batch's, and those that came while it ran.
+                self._last = (len(batch) + len(self._waiting), time.perf_counter() - started)
                 for (_, future), result in zip(batch, results, strict=True):
                     if future.done():  # the client went away; the read was recorded all the same
                         continue
@@ -451,34 +629,139 @@ class ReadQueue:
             self._drain = None
             self._loop = None
 
-    def run(
-        self, database: Database, jobs: Sequence[ReadJob], wait: bool = True
-    ) -> list[Read | Exception | None]:
-        """The reads, each with its query record, in one transaction (None for a throttled
-        one). Should that transaction fail, each read is tried again in a transaction of its
-        own, so that one read's error is only that read's. ``wait=False`` (on the event loop):
-        raises `_NotOnLoop` rather than wait for SQLite's write lock or retry."""
+    async def _gather(self) -> None:
+        """Lets the reads on their way join the batch: the requests already read from the
+        sockets (one turn of the loop); on PostgreSQL, where a commit waits for the disk,
+        also those of the clients the last batch answered, on their way back: until as many
+        reads wait as there were readers during that batch (its own, and those that came
+        while it ran), for at most half its time (``gather`` seconds at most). One client:
+        no wait at all."""
+        await asyncio.sleep(0)
+        size, seconds = self._last
+        self._want = min(size, self.max_batch)
+        statements = self._statements
+        if statements is None or not statements.psycopg or len(self._waiting) >= self._want:
+            return
+        loop = asyncio.get_running_loop()
+        self._enough = enough = loop.create_future()
+        timer = loop.call_later(min(self.gather, seconds / 2), _resolve, enough)
+        try:
+            await enough
+        finally:
+            timer.cancel()
+            self._enough = None
+
+    async def _batch(
+        self, database: Database, jobs: list[ReadJob]
+    ) -> Sequence[Read | Exception | None]:
+        """The batch on the queue's own connection, else on the engine in a worker thread."""
+        statements = self._statements
+        assert statements is not None
+        own = self._own
+        if own.database is None:
+            own.database = database
+        if own.database is database and not own.unusable:
+            try:
+                if statements.sqlite:
+                    return self._on_sqlite(database, statements, jobs)
+                if statements.psycopg:
+                    return await self._on_postgres(database, statements, jobs)
+            except _Elsewhere:
+                pass
+        return await run_in_threadpool(self.run, database, jobs)
+
+    def _on_sqlite(
+        self, database: Database, statements: _Statements, jobs: list[ReadJob]
+    ) -> list[Read | None]:
+        own = self._own
+        if own.sqlite is not None and own.sqlite.broken:
+            own.sqlite.close()
+            own.sqlite = None
+        if own.sqlite is None:
+            if database.engine.url.database in (None, "", ":memory:"):
+                own.unusable = True  # a memory database is one connection's alone
+                raise _Elsewhere
+            own.sqlite = _SQLiteLane(database, self.checkpoint_seconds)
+        return own.sqlite.run(statements, jobs)
+
+    async def _on_postgres(
+        self, database: Database, statements: _Statements, jobs: list[ReadJob]
+    ) -> list[Read | None]:
+        own = self._own
+        if own.postgres is None:
+            own.postgres = await _connect(database)
+        connection = own.postgres
+        try:
+            return await statements.run_async(connection, jobs)
+        except Exception as exc:
+            # Rolled back, the connection kept; closed (and opened again next time) if lost.
+            kept = False
+            with contextlib.suppress(Exception):
+                if not connection.broken and not connection.closed:
+                    await connection.rollback()
+                    kept = True
+            if not kept:
+                own.postgres = None
+                _close_now(connection)
+            raise _Elsewhere from exc
+        except BaseException:  # cancelled mid-way: what the server did is unknown
+            own.postgres = None
+            _close_now(connection)
+            raise
+
+    def settle(self) -> None:
+        """Waits for the WAL checkpoint under way, if any (tests)."""
+        if self._own.sqlite is not None:
+            self._own.sqlite.settle()
+
+    def close(self) -> None:
+        """Closes the queue's own connection (it opens a new one should reads come)."""
+        self._own.close()
+
+    def run(self, database: Database, jobs: Sequence[ReadJob]) -> list[Read | Exception | None]:
+        """The reads, each with its query record, in one transaction of the engine's (None
+        for a throttled one). Should that transaction fail, each read is tried again in a
+        transaction of its own, so that one read's error is only that read's."""
         if self._statements is None:
             self._statements = _Statements(database.engine.dialect)
         statements = self._statements
         try:
-            with database.engine.begin() as connection:
-                return list(statements.run(connection, jobs, wait))
-        except _NotOnLoop:
-            raise
-        except Exception as exc:
-            if not wait:  # rolled back, nothing recorded: again, in a worker thread
-                raise _NotOnLoop from exc
+            return list(_engine_run(database, statements, jobs))
+        except Exception:
             if len(jobs) == 1:
                 raise
         results: list[Read | Exception | None] = []
         for job in jobs:
             try:
-                with database.engine.begin() as connection:
-                    results.extend(statements.run(connection, [job]))
+                results.extend(_engine_run(database, statements, [job]))
             except Exception as exc:
                 results.append(exc)
         return results
+
+
+async def _connect(database: Database) -> Any:
+    """A psycopg async connection as the engine's dialect would make it."""
+    import psycopg
+
+    engine = database.engine
+    try:
+        args, kwargs = engine.dialect.create_connect_args(engine.url)
+        return await psycopg.AsyncConnection.connect(*args, **kwargs)
+    except psycopg.Error as exc:
+        log.warning("this batch of reads goes through the engine: %s", exc)
+        raise _Elsewhere from exc
+
+
+def _engine_run(
+    database: Database, statements: _Statements, jobs: Sequence[ReadJob]
+) -> list[Read | None]:
+    with database.engine.begin() as connection:
+        driver: Any = connection.connection.driver_connection
+        if statements.sqlite:
+            # SQLite would begin the transaction only at the first insert: take the write
+            # lock before reading, so that the checks and the records are one transaction.
+            driver.execute("BEGIN IMMEDIATE")
+        return statements.run(driver, jobs)
 
 
 class PartnerCache:
