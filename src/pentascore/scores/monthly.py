@@ -47,14 +47,13 @@ import pyarrow.parquet as pq
 
 from pentascore.core.clock import Clock
 from pentascore.core.errors import ModelError
-from pentascore.features.catalog import CATALOG
 from pentascore.features.engine import FeatureEngine
 from pentascore.lake.store import ParquetLake
 from pentascore.model.scale import BAND_NAMES
 from pentascore.model.train import Model
-from pentascore.scores.batch import SCORE_SCHEMA, require_columns
+from pentascore.scores.batch import SCORE_SCHEMA
 from pentascore.scores.history import ScoreHistory
-from pentascore.scores.run import MAX_QUIET_DAYS, MIN_FILE_AGE_DAYS, Scorer, features_as_of
+from pentascore.scores.run import DEEP_FILE, Scorer, features_as_of
 from pentascore.scores.snapshots import FeatureSnapshots
 
 STAGES = ("inquiries", "features", "scores", "publish")
@@ -175,7 +174,7 @@ def run_month(
 ) -> MonthlyRun:
     """Runs (or finishes, or confirms) the month's scoring as of ``at`` with ``model``."""
     as_of = at.date()
-    require_columns(model, [s.name for s in CATALOG])
+    scorer = Scorer(model, version, as_of)  # refuses a model of another catalogue at once
     folder = _run_dir(inputs.runs_dir, as_of)
     tell = on_stage or (lambda _name, _event: None)
     with _exclusive(folder):
@@ -227,7 +226,7 @@ def run_month(
             people = pq.read_metadata(snapshot).num_rows
             deep = deep_files(engine.depth(inputs.lake, at))
             # Scored where the engine computes (on Spark, on the executors), from the snapshot.
-            table = engine.map_table(snapshot, Scorer(model, version, as_of), SCORE_SCHEMA, deep)
+            table = engine.map_table(snapshot, scorer, SCORE_SCHEMA, deep)
             if table.num_rows == 0:
                 raise ModelError(f"no one in the lake is scoreable as of {as_of}.")
             path = inputs.history.write(table)
@@ -261,8 +260,8 @@ def deep_files(depth: pa.Table) -> pa.Array:
     their ``depth`` (`DEPTH_SCHEMA`)."""
     deep = depth.filter(
         pc.and_(
-            pc.greater_equal(depth.column("file_age_days"), MIN_FILE_AGE_DAYS),
-            pc.less_equal(depth.column("last_activity_days"), MAX_QUIET_DAYS),
+            pc.greater_equal(depth.column("file_age_days"), DEEP_FILE.min_file_age_days),
+            pc.less_equal(depth.column("last_activity_days"), DEEP_FILE.max_quiet_days),
         )
     )
     return deep.column("user_id").combine_chunks()

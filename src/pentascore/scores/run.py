@@ -113,6 +113,10 @@ class Scorer:
     version: str
     as_of: date
 
+    def __post_init__(self) -> None:
+        # Checked where the scorer is made, before any engine work, not on an executor.
+        require_columns(self.model, [s.name for s in CATALOG])
+
     def __call__(self, features: pa.Table) -> pa.Table:
         return score_table(self.model, self.version, features, self.as_of)
 
@@ -133,8 +137,6 @@ def score_people(
 
     The engine computes the features, keeps the deep files and scores them where it computed
     them (on Spark, on the executors: only the scores come back)."""
-    # Checked here, before any engine work, rather than on an executor.
-    require_columns(model, [s.name for s in CATALOG])
     return engine.map_features(
         lake,
         at,
@@ -160,7 +162,6 @@ def score_frame(
     """`score_people`'s scores on Spark as a DataFrame nothing has run yet (in no particular
     order): ``score_frame(...).write.parquet(url)`` writes them from the executors, for runs
     whose scores should not pass through the driver."""
-    require_columns(model, [s.name for s in CATALOG])
     return engine.map_features_frame(
         lake,
         at,
