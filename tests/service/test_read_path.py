@@ -323,8 +323,10 @@ def test_a_lost_connection_costs_no_read(world: World) -> None:
         if own.sqlite is not None:
             own.sqlite.connection.close()
             return own.sqlite
-        own.postgres.pgconn.finish()
-        return own.postgres
+        (connection,) = own.postgres.idle
+        with w.database.engine.begin() as other:  # the server ends it, as a restart would
+            other.execute(sa.select(sa.func.pg_terminate_backend(connection.get_server_pid())))
+        return connection
 
     before = _count(w.database)
     first = asyncio.run(read())
@@ -332,7 +334,8 @@ def test_a_lost_connection_costs_no_read(world: World) -> None:
     second = asyncio.run(read())  # on the engine
     third = asyncio.run(read())  # on a new connection of the queue's
     own = queue._own
-    assert (own.sqlite or own.postgres) not in (None, lost)
+    kept = own.sqlite if own.sqlite is not None else own.postgres.idle[0]
+    assert kept is not lost
     assert on_engine == [1]  # the second read
     queue.close()
     reads = [first, second, third]
@@ -343,15 +346,29 @@ def test_a_lost_connection_costs_no_read(world: World) -> None:
 
 def test_concurrent_reads_each_get_their_own_answer(world: World) -> None:
     """Many reads at once, over several batches: each answered with its own person's
-    outcome and its own record, once."""
+    outcome and its own record, once. On PostgreSQL the batches are in flight together (up
+    to the queue's lanes), each on a connection of its own; on SQLite, one at a time."""
     w = world
     users = w.home.users[40:52]
     for user in users[:6]:
         _grant(w, user)
     refs = {pseudonymize_value(KEY, "user_id", u): i for i, u in enumerate(users)}
     jobs = [ReadJob(w.hotel_id, ref, "hotel", NOW) for ref in refs for _ in range(5)]
-    queue = ReadQueue(max_batch=7)
+    queue = ReadQueue(max_batch=7, lanes=2)
     on_engine = _count_engine_batches(queue)
+    in_flight, most = 0, 0
+    batch = queue._batch
+
+    async def counted(database: Database, jobs: list[ReadJob]) -> Any:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        try:
+            return await batch(database, jobs)
+        finally:
+            in_flight -= 1
+
+    queue._batch = counted  # type: ignore[method-assign]
 
     async def all_at_once() -> list[Read | None]:
         reads = []
@@ -360,6 +377,11 @@ def test_concurrent_reads_each_get_their_own_answer(world: World) -> None:
         return reads
 
     reads = asyncio.run(all_at_once())
+    postgres = w.database.engine.dialect.name == "postgresql"
+    assert most == (2 if postgres else 1)
+    if postgres:
+        assert queue._own.postgres is not None
+        assert len(queue._own.postgres.idle) == 2  # both kept for the next batches
     queue.close()
     assert on_engine == []  # every batch on the queue's own connection
     assert len(reads) == len(jobs)

@@ -15,11 +15,12 @@ This is the service's hot path (docs/benchmarks.md, "Score service (issue 5)"), 
   SQL and values, without the per-execution bookkeeping that was most of a read's time.
 - reads that arrive while a transaction of reads is running wait and go together in the next
   one (`ReadQueue`: one commit for several reads).
-- the queue keeps a connection of its own, outside SQLAlchemy's pool (no checkout, no ping,
-  no begin per batch), used on the event loop: on SQLite the driver's, whose WAL checkpoints
-  run in a thread of their own; on PostgreSQL a psycopg async connection, each batch one
-  pipeline in two round trips (BEGIN and the queries; the records and COMMIT). Whatever goes
-  wrong there (a write lock held elsewhere, a failed statement, a lost connection) sends the
+- the queue keeps connections of its own, outside SQLAlchemy's pool (no checkout, no ping,
+  no begin per batch): on SQLite the driver's, used on the event loop, whose WAL
+  checkpoints run in a thread of their own; on PostgreSQL asyncpg connections on a loop of
+  their own, one per batch in flight (several batches overlap their waits for the disk),
+  each batch one query and one insert over arrays, whatever its size. Whatever goes wrong
+  there (a write lock held elsewhere, a failed statement, a lost connection) sends the
   batch to the engine in a worker thread, where each read is retried alone.
 - the partner behind an API key is remembered for `PARTNER_TTL` seconds (`PartnerCache`).
 """
@@ -39,6 +40,8 @@ from datetime import date, datetime, timedelta
 from typing import Any, cast
 
 import sqlalchemy as sa
+import uvloop
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.compiler import SQLCompiler
 from starlette.concurrency import run_in_threadpool
 
@@ -59,26 +62,9 @@ _REFUSAL = {
 }
 NO_SCORE = "no_score"
 PARTNER_TTL = 5.0  # seconds a partner found by its key is remembered
-GATHER_SECONDS = 0.002  # PostgreSQL: the longest a batch waits for reads on their way
+POSTGRES_LANES = 4  # PostgreSQL: batches of reads in flight at once, per process
 CHECKPOINT_SECONDS = 1.0  # SQLite: a WAL checkpoint (in a thread) after this long of reads
 
-# The person's latest score: the latest as-of date, then the latest published.
-_LATEST = (
-    sa.select(
-        PublishedScore.score,
-        PublishedScore.band,
-        PublishedScore.as_of,
-        PublishedScore.model,
-        *(getattr(PublishedScore, d.value) for d in Dimension),
-        *(getattr(PublishedScore, f"{d.value}_radar") for d in Dimension),
-    )
-    .where(
-        PublishedScore.user_ref == sa.bindparam("user_ref"), PublishedScore.withdrawn_at.is_(None)
-    )
-    .order_by(PublishedScore.as_of.desc(), PublishedScore.published_at.desc())
-    .limit(1)
-    .subquery("latest")
-)
 _AUTHORIZATION_COLUMNS = (
     Authorization.id,
     Authorization.scope,
@@ -87,18 +73,6 @@ _AUTHORIZATION_COLUMNS = (
     Authorization.decided_at,
     Authorization.expires_at,
     Authorization.revoked_at,
-)
-# Every authorization of the partner for the person and purpose and, beside one whose row
-# says active, the person's latest score.
-_AUTHORIZATIONS_AND_SCORE = (
-    sa.select(*_AUTHORIZATION_COLUMNS, *_LATEST.c)
-    .select_from(Authorization)
-    .outerjoin(_LATEST, Authorization.status == Status.ACTIVE.value)
-    .where(
-        Authorization.partner_id == sa.bindparam("partner_id"),
-        Authorization.user_ref == sa.bindparam("user_ref"),
-        Authorization.purpose == sa.bindparam("purpose"),
-    )
 )
 _RECORDED = (
     "at",
@@ -112,7 +86,79 @@ _RECORDED = (
     "model",
     "exported",
 )
+
+
+def _authorizations_and_score(
+    request: sa.FromClause | None,
+    partner_id: sa.ColumnElement[str],
+    user_ref: sa.ColumnElement[str],
+    purpose: sa.ColumnElement[str],
+) -> sa.Select[Any]:
+    """Every authorization of the partner for the person and purpose and, beside one whose
+    row says active, the person's latest score (the latest as-of date, then the latest
+    published); of one read (bound values), or of each ``request`` row (its columns)."""
+    latest = (
+        sa.select(
+            PublishedScore.score,
+            PublishedScore.band,
+            PublishedScore.as_of,
+            PublishedScore.model,
+            *(getattr(PublishedScore, d.value) for d in Dimension),
+            *(getattr(PublishedScore, f"{d.value}_radar") for d in Dimension),
+        )
+        .where(PublishedScore.user_ref == user_ref, PublishedScore.withdrawn_at.is_(None))
+        .order_by(PublishedScore.as_of.desc(), PublishedScore.published_at.desc())
+        .limit(1)
+    )
+    matching = sa.and_(
+        Authorization.partner_id == partner_id,
+        Authorization.user_ref == user_ref,
+        Authorization.purpose == purpose,
+    )
+    if request is None:
+        one = latest.subquery("latest")
+        return (
+            sa.select(*_AUTHORIZATION_COLUMNS, *one.c)
+            .select_from(Authorization)
+            .outerjoin(one, Authorization.status == Status.ACTIVE.value)
+            .where(matching)
+        )
+    each = latest.lateral("latest")
+    return (
+        sa.select(*_AUTHORIZATION_COLUMNS, *each.c, request.c.ord)
+        .select_from(request)
+        .join(Authorization, matching)
+        .outerjoin(each, Authorization.status == Status.ACTIVE.value)
+    )
+
+
+def _unnest(name: str, columns: dict[str, sa.types.TypeEngine[Any]]) -> sa.TableValuedAlias:
+    """A PostgreSQL table from one array parameter per column, numbered from 1 (``ord``)."""
+    arrays = (sa.bindparam(c, type_=postgresql.ARRAY(t)) for c, t in columns.items())
+    return (
+        sa.func.unnest(*arrays).table_valued(*columns, with_ordinality="ord").render_derived(name)
+    )
+
+
+# One read: on SQLite, and on the engine's connection.
+_AUTHORIZATIONS_AND_SCORE = _authorizations_and_score(
+    None, sa.bindparam("partner_id"), sa.bindparam("user_ref"), sa.bindparam("purpose")
+)
 _RECORD = sa.insert(Inquiry).values({c: sa.bindparam(c) for c in _RECORDED})
+
+# A whole batch in one statement each, from arrays (PostgreSQL's own connections).
+_REQUEST = _unnest("request", {c: sa.String() for c in ("partner_id", "user_ref", "purpose")})
+_EACH_AUTHORIZATIONS_AND_SCORE = _authorizations_and_score(
+    _REQUEST, _REQUEST.c.partner_id, _REQUEST.c.user_ref, _REQUEST.c.purpose
+)
+_RECORDS = _unnest("record", {c: Inquiry.__table__.c[c].type for c in _RECORDED})
+# Rows are inserted in the order of ``ord``, so the sequence gives them increasing ids in that
+# order, however the rows come back (SQLAlchemy's "insertmanyvalues" relies on the same).
+_EACH_RECORD = (
+    sa.insert(Inquiry)
+    .from_select(_RECORDED, sa.select(*(_RECORDS.c[c] for c in _RECORDED)).order_by(_RECORDS.c.ord))
+    .returning(Inquiry.id)
+)
 _SCORE_AT = len(_AUTHORIZATION_COLUMNS)
 _DIMENSIONS = [d.value for d in Dimension]
 
@@ -218,8 +264,10 @@ class _Statements:
 
     def __init__(self, dialect: sa.Dialect) -> None:
         self.sqlite = dialect.name == "sqlite"
+        # On PostgreSQL the queue's own connections are asyncpg's (`_EachStatements`).
+        self.postgres = dialect.name == "postgresql"
         # psycopg sends a batch's statements together, one round trip for all of them.
-        self.psycopg = dialect.name == "postgresql" and dialect.driver == "psycopg"
+        self.psycopg = self.postgres and dialect.driver == "psycopg"
         self.query = _Prepared(_AUTHORIZATIONS_AND_SCORE, dialect)
         self.returning = bool(dialect.insert_returning)
         self.record = _Prepared(
@@ -234,42 +282,6 @@ class _Statements:
         outcomes = _decide_all(jobs, found)
         ids = self._each(driver, self.record, _records(jobs, outcomes))
         return _reads(jobs, outcomes, ids)
-
-    async def run_async(self, connection: Any, jobs: Sequence[ReadJob]) -> list[Read | None]:
-        """`run` on a psycopg async connection, committed: one pipeline, in two round trips
-        (BEGIN and the queries; the records and COMMIT)."""
-        async with connection.pipeline():
-            found = await self._many(connection, self.query, _queries(jobs))
-            outcomes = _decide_all(jobs, found)
-            recorded = await self._send(connection, self.record, _records(jobs, outcomes))
-            await connection.commit()
-            ids = await self._results(recorded, self.record)
-        return _reads(jobs, outcomes, ids)
-
-    async def _many(
-        self, connection: Any, statement: _Prepared, values: list[dict[str, Any]]
-    ) -> list[list[list[Any]]]:
-        """The rows of the statement run with each of ``values``."""
-        if not values:
-            return []
-        return await self._results(await self._send(connection, statement, values), statement)
-
-    @staticmethod
-    async def _send(connection: Any, statement: _Prepared, values: list[dict[str, Any]]) -> Any:
-        cursor = connection.cursor()
-        await cursor.executemany(
-            statement.sql, [statement.values(v) for v in values], returning=True
-        )
-        return cursor
-
-    @staticmethod
-    async def _results(cursor: Any, statement: _Prepared) -> list[list[list[Any]]]:
-        """The rows of each statement an ``executemany(..., returning=True)`` ran, in
-        order."""
-        out = [statement.convert(await cursor.fetchall())]
-        while cursor.nextset():
-            out.append(statement.convert(await cursor.fetchall()))
-        return out
 
     def _each(
         self, driver: Any, statement: _Prepared, values: list[dict[str, Any]]
@@ -297,6 +309,47 @@ class _Statements:
             return out
         finally:
             cursor.close()
+
+
+class _EachStatements:
+    """The read path's statements for a whole batch on an asyncpg connection: one query
+    for every read and one insert for every record, from arrays, in one transaction (four
+    round trips, whatever the batch's size). asyncpg, not psycopg, because here a batch's
+    CPU is the service's limit, and asyncpg spends about a third of psycopg's (measured in
+    docs/benchmarks.md, "Score service (issue 5)")."""
+
+    def __init__(self) -> None:
+        dialect = _asyncpg_dialect()
+        self.query = _Prepared(_EACH_AUTHORIZATIONS_AND_SCORE, dialect)
+        self.record = _Prepared(_EACH_RECORD, dialect)
+
+    async def run(self, connection: Any, jobs: Sequence[ReadJob]) -> list[Read | None]:
+        """Checks each authorization, reads each score and records each attempt, committed
+        (rolled back, all of it, on any error); None for a throttled job (only recorded)."""
+        queries = _queries(jobs)
+        found: list[list[list[Any]]] = [[] for _ in queries]
+        async with connection.transaction():
+            if queries:
+                rows = await connection.fetch(self.query.sql, *self.query.values(_arrays(queries)))
+                for row in self.query.convert(rows):
+                    found[row.pop() - 1].append(row)  # ``ord`` counts from 1
+            outcomes = _decide_all(jobs, found)
+            records = _arrays(_records(jobs, outcomes))
+            ids = sorted(
+                r[0] for r in await connection.fetch(self.record.sql, *self.record.values(records))
+            )
+        return _reads(jobs, outcomes, [[[i]] for i in ids])
+
+
+def _asyncpg_dialect() -> sa.Dialect:
+    from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
+
+    return cast(sa.Dialect, PGDialect_asyncpg())  # type: ignore[no-untyped-call]
+
+
+def _arrays(values: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """Rows of values as one list per column."""
+    return {name: [v[name] for v in values] for name in values[0]}
 
 
 def _queries(jobs: Sequence[ReadJob]) -> list[dict[str, Any]]:
@@ -520,13 +573,66 @@ class _SQLiteLane:
         self.connection.close()
 
 
+class _PostgresLanes:
+    """asyncpg connections, one per batch in flight (kept for the next batch when it is
+    done), on an event loop of their own in a thread of their own: an asyncpg connection
+    belongs to the loop that opened it, and the loop that awaits the reads may change (a
+    test client runs each request on a new one) while the connections stay."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.each = _EachStatements()
+        self.idle: list[Any] = []  # asyncpg.Connections, touched on ``loop`` only
+        self.loop = uvloop.new_event_loop()
+        self._thread = threading.Thread(
+            target=self.loop.run_forever, name="pentascore-postgres-reads", daemon=True
+        )
+        self._thread.start()
+
+    async def run(self, jobs: list[ReadJob]) -> list[Read | None]:
+        """The batch, on a connection of the lanes' (`_Elsewhere` should it fail)."""
+        done = asyncio.run_coroutine_threadsafe(self._run(jobs), self.loop)
+        return await asyncio.wrap_future(done)
+
+    async def _run(self, jobs: list[ReadJob]) -> list[Read | None]:
+        connection = self.idle.pop() if self.idle else await _connect(self.database)
+        try:
+            reads = await self.each.run(connection, jobs)
+        except Exception as exc:
+            # Rolled back; the connection kept unless it is lost (another opens next time).
+            if connection.is_closed():
+                connection.terminate()
+            else:
+                self.idle.append(connection)
+            raise _Elsewhere from exc
+        except BaseException:  # cancelled mid-way: what the server did is unknown
+            connection.terminate()
+            raise
+        self.idle.append(connection)
+        return reads
+
+    async def _close(self) -> None:
+        idle, self.idle = self.idle, []
+        for connection in idle:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(connection.close(), timeout=5)
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(self._close(), self.loop).result(timeout=10)
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join()
+        self.loop.close()
+
+
 class _Own:
-    """The queue's own connection: SQLite's lane, or a psycopg async connection."""
+    """The queue's own connections: SQLite's lane, or PostgreSQL's lanes."""
 
     def __init__(self) -> None:
         self.database: Database | None = None  # the database they are to
         self.sqlite: _SQLiteLane | None = None
-        self.postgres: Any = None  # psycopg.AsyncConnection
+        self.postgres: _PostgresLanes | None = None
         self.unusable = False  # a memory database: the engine serves every batch
 
     def close(self) -> None:
@@ -534,52 +640,43 @@ class _Own:
             self.sqlite.close()
             self.sqlite = None
         if self.postgres is not None:
-            _close_now(self.postgres)
+            self.postgres.close()
             self.postgres = None
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
-
-
-def _close_now(connection: Any) -> None:
-    """Closes a psycopg async connection without its event loop (what its `close` does)."""
-    with contextlib.suppress(Exception):
-        connection.pgconn.finish()
 
 
 class ReadQueue:
     """Partner reads waiting for the database, carried out together: while a transaction of
     reads runs, the reads that arrive wait, and go in the next one (a group commit). Each
     read is still checked, and recorded, in the transaction that reads it, and answered only
-    once that transaction committed. One batch at a time per process, on the event loop, on
-    a connection of the queue's own.
+    once that transaction committed. The batches are gathered on the event loop and run
+    on connections of the queue's own.
 
-    On SQLite the batch runs on the loop itself: the work is a few dozen microseconds of the
-    CPU per read, and a worker thread would spend more than that handing the GIL back and
-    forth. It runs there only when the write lock is free at once; when another connection
-    holds it (a consumer's decision, the inquiry export, another process), the batch waits
-    for it in a worker thread instead, never on the loop. On PostgreSQL the batch awaits the
-    server on a psycopg async connection, and most of its time is the commit waiting for the
-    WAL to reach the disk: a batch waits a little for the reads on their way (`_gather`).
+    On SQLite one batch runs at a time, on the loop itself: the work is a few dozen
+    microseconds of the CPU per read, and a worker thread would spend more than that handing
+    the GIL back and forth. It runs there only when the write lock is free at once; when
+    another connection holds it (a consumer's decision, the inquiry export, another
+    process), the batch waits for it in a worker thread instead, never on the loop.
+
+    On PostgreSQL most of a batch's time is the commit waiting for the WAL to reach the
+    disk, with nothing for this process to do: up to ``lanes`` batches are in flight at
+    once, each on an asyncpg connection of its own, so that the reads arriving while
+    one batch waits for the disk go at once in the next instead of waiting for it. A lane
+    starts when a read arrives and every running lane is busy, so batches stay small when
+    the load is light (the least wait) and grow when it is heavy (the least work per read).
     """
 
     def __init__(
         self,
         max_batch: int = 64,
         checkpoint_seconds: float = CHECKPOINT_SECONDS,
-        gather: float = GATHER_SECONDS,
+        lanes: int = POSTGRES_LANES,
     ) -> None:
         self.max_batch = max_batch
         self.checkpoint_seconds = checkpoint_seconds
-        self.gather = gather
+        self.lanes = lanes
         self._waiting: list[tuple[ReadJob, asyncio.Future[Read | None]]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._drain: asyncio.Task[None] | None = None
-        self._last = (1, 0.0)  # readers during the last batch, and its seconds
-        self._want = 1  # reads a gathering batch waits for
-        self._enough: asyncio.Future[None] | None = None  # resolved when they are there
+        self._running: set[asyncio.Task[None]] = set()
         self._statements: _Statements | None = None
         self._own = _Own()
         self._finalizer = weakref.finalize(self, self._own.close)
@@ -587,74 +684,55 @@ class ReadQueue:
     async def read(self, database: Database, job: ReadJob) -> Read | None:
         """The read (None when throttled: then only recorded)."""
         loop = asyncio.get_running_loop()
-        if self._drain is not None and self._loop is not loop:
+        if self._running and self._loop is not loop:
             # Another event loop is draining (tests run one per request): go alone.
             alone = (await run_in_threadpool(self.run, database, [job]))[0]
             if isinstance(alone, Exception):
                 raise alone
             return alone
-        future: asyncio.Future[Read | None] = loop.create_future()
-        self._waiting.append((job, future))
-        if self._enough is not None and len(self._waiting) >= self._want:
-            _resolve(self._enough)
-        if self._drain is None:
-            self._loop = loop
-            self._drain = loop.create_task(self._run(database))
-        return await future
-
-    async def _run(self, database: Database) -> None:
         if self._statements is None:
             self._statements = _Statements(database.engine.dialect)
-        try:
-            while self._waiting:
-                await self._gather()
-                batch = self._waiting[: self.max_batch]
-                del self._waiting[: self.max_batch]
-                results: list[Read | Exception | None]
-                started = time.perf_counter()
-                try:
-                    results = list(await self._batch(database, [job for job, _ in batch]))
-                except Exception as exc:
-                    results = [exc] * len(batch)
-                # The readers seen: this batch's, and those that came while it ran.
-                self._last = (len(batch) + len(self._waiting), time.perf_counter() - started)
-                for (_, future), result in zip(batch, results, strict=True):
-                    if future.done():  # the client went away; the read was recorded all the same
-                        continue
-                    if isinstance(result, Exception):
-                        future.set_exception(result)
-                    else:
-                        future.set_result(result)
-        finally:
-            self._drain = None
+        future: asyncio.Future[Read | None] = loop.create_future()
+        self._waiting.append((job, future))
+        if len(self._running) < (self.lanes if self._statements.postgres else 1):
+            self._loop = loop
+            lane = loop.create_task(self._lane(database))
+            self._running.add(lane)
+            lane.add_done_callback(self._lane_done)
+        return await future
+
+    def _lane_done(self, lane: asyncio.Task[None]) -> None:
+        self._running.discard(lane)
+        if not self._running:
             self._loop = None
 
-    async def _gather(self) -> None:
-        """Lets the reads on their way join the batch: the requests already read from the
-        sockets (one turn of the loop); on PostgreSQL, where a commit waits for the disk,
-        also those of the clients the last batch answered, on their way back: until as many
-        reads wait as there were readers during that batch (its own, and those that came
-        while it ran), for at most half its time (``gather`` seconds at most). One client:
-        no wait at all."""
-        await asyncio.sleep(0)
-        size, seconds = self._last
-        self._want = min(size, self.max_batch)
-        statements = self._statements
-        if statements is None or not statements.psycopg or len(self._waiting) >= self._want:
-            return
-        loop = asyncio.get_running_loop()
-        self._enough = enough = loop.create_future()
-        timer = loop.call_later(min(self.gather, seconds / 2), _resolve, enough)
-        try:
-            await enough
-        finally:
-            timer.cancel()
-            self._enough = None
+    async def _lane(self, database: Database) -> None:
+        """Batches of the waiting reads, one after another, while reads wait."""
+        while True:
+            # One turn of the loop: the requests already read from the sockets join.
+            await asyncio.sleep(0)
+            if not self._waiting:
+                return
+            batch = self._waiting[: self.max_batch]
+            del self._waiting[: self.max_batch]
+            results: list[Read | Exception | None]
+            try:
+                results = list(await self._batch(database, [job for job, _ in batch]))
+            except Exception as exc:
+                results = [exc] * len(batch)
+            for (_, future), result in zip(batch, results, strict=True):
+                if future.done():  # the client went away; the read was recorded all the same
+                    continue
+                if isinstance(result, Exception):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
 
     async def _batch(
         self, database: Database, jobs: list[ReadJob]
     ) -> Sequence[Read | Exception | None]:
-        """The batch on the queue's own connection, else on the engine in a worker thread."""
+        """The batch on a connection of the queue's own, else on the engine in a worker
+        thread."""
         statements = self._statements
         assert statements is not None
         own = self._own
@@ -664,8 +742,8 @@ class ReadQueue:
             try:
                 if statements.sqlite:
                     return self._on_sqlite(database, statements, jobs)
-                if statements.psycopg:
-                    return await self._on_postgres(database, statements, jobs)
+                if statements.postgres:
+                    return await self._on_postgres(database, jobs)
             except _Elsewhere:
                 pass
         return await run_in_threadpool(self.run, database, jobs)
@@ -684,30 +762,11 @@ class ReadQueue:
             own.sqlite = _SQLiteLane(database, self.checkpoint_seconds)
         return own.sqlite.run(statements, jobs)
 
-    async def _on_postgres(
-        self, database: Database, statements: _Statements, jobs: list[ReadJob]
-    ) -> list[Read | None]:
+    async def _on_postgres(self, database: Database, jobs: list[ReadJob]) -> list[Read | None]:
         own = self._own
         if own.postgres is None:
-            own.postgres = await _connect(database)
-        connection = own.postgres
-        try:
-            return await statements.run_async(connection, jobs)
-        except Exception as exc:
-            # Rolled back, the connection kept; closed (and opened again next time) if lost.
-            kept = False
-            with contextlib.suppress(Exception):
-                if not connection.broken and not connection.closed:
-                    await connection.rollback()
-                    kept = True
-            if not kept:
-                own.postgres = None
-                _close_now(connection)
-            raise _Elsewhere from exc
-        except BaseException:  # cancelled mid-way: what the server did is unknown
-            own.postgres = None
-            _close_now(connection)
-            raise
+            own.postgres = _PostgresLanes(database)
+        return await own.postgres.run(jobs)
 
     def settle(self) -> None:
         """Waits for the WAL checkpoint under way, if any (tests)."""
@@ -715,7 +774,7 @@ class ReadQueue:
             self._own.sqlite.settle()
 
     def close(self) -> None:
-        """Closes the queue's own connection (it opens a new one should reads come)."""
+        """Closes the queue's own connections (it opens new ones should reads come)."""
         self._own.close()
 
     def run(self, database: Database, jobs: Sequence[ReadJob]) -> list[Read | Exception | None]:
@@ -740,14 +799,14 @@ class ReadQueue:
 
 
 async def _connect(database: Database) -> Any:
-    """A psycopg async connection as the engine's dialect would make it."""
-    import psycopg
+    """An asyncpg connection to the engine's database, with the engine's URL."""
+    import asyncpg
 
-    engine = database.engine
+    url = database.engine.url.set(drivername="postgresql+asyncpg")
+    args, kwargs = _asyncpg_dialect().create_connect_args(url)
     try:
-        args, kwargs = engine.dialect.create_connect_args(engine.url)
-        return await psycopg.AsyncConnection.connect(*args, **kwargs)
-    except psycopg.Error as exc:
+        return await asyncpg.connect(*args, **kwargs)
+    except (OSError, asyncpg.PostgresError) as exc:
         log.warning("this batch of reads goes through the engine: %s", exc)
         raise _Elsewhere from exc
 
