@@ -56,6 +56,9 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=140_000)
     parser.add_argument("--months", type=int, default=24)
     parser.add_argument("--formats", default="parquet,csv,jsonl")
+    parser.add_argument(
+        "--no-report", action="store_true", help="print the rows only; leave docs/ as it is"
+    )
     args = parser.parse_args()
 
     population = simulate(SimulationConfig(users=args.users, months=args.months, seed=1))
@@ -90,7 +93,8 @@ def main() -> None:
             *rows,
         ]
     )
-    write_section("Ingest", body)
+    if not args.no_report:
+        write_section("Ingest", body)
 
 
 if __name__ == "__main__":

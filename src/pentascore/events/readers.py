@@ -10,7 +10,9 @@ lines) and JSON lines, the 1-based row index for Parquet. Blank lines are skippe
 from __future__ import annotations
 
 import csv
+import io
 import itertools
+import re
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from pentascore.core.errors import IngestError
@@ -267,40 +270,143 @@ FROM extracted
 # one pass per field.
 
 
+# The fast path: pyarrow's JSON reader with the explicit schema below, over a block of whole
+# lines. It refuses (rather than coerces) anything the per-line parser would judge differently:
+# a field of another JSON type, an unknown or repeated key, an object or a list, a number that is
+# not a whole int64, bytes that are not UTF-8. A block it refuses is split in two and retried;
+# what still fails goes line by line through `_JSON_SQL`, so every reject keeps its line.
+_JSON_TYPES: dict[str, pa.DataType] = {"int": pa.int64(), "money": pa.int64(), "bool": pa.bool_()}
+JSON_SCHEMA: pa.Schema = pa.schema(
+    [pa.field(f.name, _JSON_TYPES.get(f.kind, pa.string())) for f in FIELDS]
+)
+_JSON_PARSE = pajson.ParseOptions(
+    explicit_schema=JSON_SCHEMA, unexpected_field_behavior="error", newlines_in_values=False
+)
+# A blank line (what ``bytes.strip`` empties) is skipped by both parsers, but pyarrow does not
+# say where, so a block with one is left to the per-line parser.
+_BLANK_LINE = re.compile(rb"(?:\A|\n)[ \t\r\x0b\x0c]*(?:\n|\Z)")
+_LINE_START_SPACES = np.frombuffer(b"\n \t\r\x0b\x0c", dtype=np.uint8)
+_BOM = b"\xef\xbb\xbf"
+_MIN_FAST_BYTES = 1 << 16  # below this a refused block goes straight to the per-line parser
+_PIECES = 8  # a refused block is retried in this many pieces
+
+
+def _may_have_blank_line(body: bytes) -> bool:
+    """False when no line of ``body`` can be blank: none is empty or starts with whitespace
+    (one vectorized pass, much faster than the regular expression over the whole block)."""
+    data = np.frombuffer(body, dtype=np.uint8)
+    starts = np.flatnonzero(data == 0x0A) + 1
+    firsts = np.concatenate([data[:1], data[starts[starts < len(data)]]])
+    return bool(np.isin(firsts, _LINE_START_SPACES).any()) or bool(len(data) and data[-1] == 0x0A)
+
+
+def _json_fast(block: bytes, lines: int) -> pa.Table | None:
+    """The rows of ``block`` (``lines`` whole lines, none blank) as typed columns, one per line,
+    or None when pyarrow refuses the block or cannot vouch for one row per line."""
+    if _BOM in block:  # pyarrow skips a byte-order mark; the per-line parser rejects the line
+        return None
+    try:  # pyarrow keeps bytes that are not UTF-8; the per-line parser replaces them
+        block.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    body = block[:-1] if block.endswith(b"\n") else block
+    if not body or (_may_have_blank_line(body) and _BLANK_LINE.search(body)):
+        return None
+    try:
+        table = pajson.read_json(
+            io.BytesIO(block),
+            read_options=pajson.ReadOptions(use_threads=True, block_size=1 << 22),
+            parse_options=_JSON_PARSE,
+        )
+    except pa.ArrowInvalid:
+        return None
+    if table.num_rows != lines:  # e.g. two objects on a line, a bare carriage return
+        return None
+    return table
+
+
 def _jsonl_chunks(
     path: Path, con: duckdb.DuckDBPyConnection, chunk_rows: int, progress: Progress | None
 ) -> Iterator[RawChunk]:
-    paths = [f'$."{name}"' for name in _KNOWN]
     next_row = 1
+    # Files are read in blocks of bytes (whole lines); a pipe line by line, so that what has
+    # arrived is checked and staged without waiting for a whole block.
+    block_bytes = min(max(chunk_rows * 128, 1 << 16), 1 << 25)
     with sys.stdin.buffer if path == STDIN else path.open("rb") as fh:
         while True:
-            lines = list(itertools.islice(fh, chunk_rows))
-            if not lines:
+            if path == STDIN:
+                block = b"".join(itertools.islice(fh, chunk_rows))
+            else:
+                block = fh.read(block_bytes)
+                if block and not block.endswith(b"\n"):
+                    block += fh.readline()
+            if not block:
                 break
-            done = sum(len(line) for line in lines)
-            numbers = np.arange(next_row, next_row + len(lines), dtype=np.int64)
-            next_row += len(lines)
-            texts = [line.rstrip(b"\r\n") for line in lines]
-            blank = np.fromiter((not t.strip() for t in texts), dtype=bool, count=len(texts))
-            keep = ~blank
-            arrow_lines = _decode(np.asarray(texts, dtype=object)[keep])
-            lines_table = pa.table({ROW: pa.array(numbers[keep]), "line": arrow_lines})
-            con.register("lines", lines_table)
-            try:
-                parsed = con.sql(
-                    _JSON_SQL, params={"paths": paths, "known": list(_KNOWN)}
-                ).to_arrow_table()
-            finally:
-                con.unregister("lines")
-            values = parsed.column("_values")
-            columns = {
-                name: parsed.column(name) for name in (ROW, PARSE_ERROR, UNKNOWN_KEYS, NESTED_KEYS)
-            }
-            for i, name in enumerate(_KNOWN):
-                columns[name] = pc.list_element(values, i)
-            yield RawChunk(str(path), pa.table(columns))
+            lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+            yield from _json_block(path, con, block, lines, next_row, chunk_rows)
+            next_row += lines
             if progress is not None:
-                progress(done)
+                progress(len(block))
+
+
+def _json_block(
+    path: Path,
+    con: duckdb.DuckDBPyConnection,
+    block: bytes,
+    lines: int,
+    first_row: int,
+    chunk_rows: int,
+) -> Iterator[RawChunk]:
+    """Chunks of ``lines`` whole lines of JSON starting at line ``first_row``."""
+    fast = _json_fast(block, lines)
+    if fast is not None:
+        numbers = pa.array(np.arange(first_row, first_row + lines, dtype=np.int64))
+        yield RawChunk(str(path), fast.add_column(0, ROW, numbers))
+        return
+    if len(block) > _MIN_FAST_BYTES and lines > 1:
+        # Try again in pieces cut at line boundaries: a few bad lines cost only their pieces.
+        step, start = len(block) // _PIECES + 1, 0
+        row = first_row
+        while start < len(block):
+            end = block.find(b"\n", start + step - 1)
+            end = len(block) if end < 0 else end + 1
+            piece = block[start:end]
+            count = piece.count(b"\n") + (0 if piece.endswith(b"\n") else 1)
+            if end - start == len(block):  # one line longer than a piece: no progress
+                break
+            yield from _json_block(path, con, piece, count, row, chunk_rows)
+            row += count
+            start = end
+        else:
+            return
+    texts = block.split(b"\n")
+    if block.endswith(b"\n"):
+        texts.pop()
+    for start in range(0, len(texts), chunk_rows):
+        part = texts[start : start + chunk_rows]
+        yield RawChunk(str(path), _json_lines(con, part, first_row + start))
+
+
+def _json_lines(con: duckdb.DuckDBPyConnection, lines: list[bytes], first_row: int) -> pa.Table:
+    """The per-line parser: each line (without its newline) parsed on its own by DuckDB, so a
+    line that is not a JSON object, or has unknown or nested keys, is reported by number."""
+    paths = [f'$."{name}"' for name in _KNOWN]
+    numbers = np.arange(first_row, first_row + len(lines), dtype=np.int64)
+    texts = [line.rstrip(b"\r") for line in lines]
+    blank = np.fromiter((not t.strip() for t in texts), dtype=bool, count=len(texts))
+    keep = ~blank
+    arrow_lines = _decode(np.asarray(texts, dtype=object)[keep])
+    lines_table = pa.table({ROW: pa.array(numbers[keep]), "line": arrow_lines})
+    con.register("lines", lines_table)
+    try:
+        parsed = con.sql(_JSON_SQL, params={"paths": paths, "known": list(_KNOWN)}).to_arrow_table()
+    finally:
+        con.unregister("lines")
+    values = parsed.column("_values")
+    columns = {name: parsed.column(name) for name in (ROW, PARSE_ERROR, UNKNOWN_KEYS, NESTED_KEYS)}
+    for i, name in enumerate(_KNOWN):
+        columns[name] = pc.list_element(values, i)
+    return pa.table(columns)
 
 
 def _decode(texts: np.ndarray) -> pa.Array:

@@ -72,6 +72,13 @@ class _Check:
     field: str
     condition: str  # SQL, true when the row is bad
     reason: str  # SQL expression of the reason text
+    # SQL, true exactly when ``condition`` is not true (false or NULL): what the fast query
+    # filters on. Written so that DuckDB, filtering, evaluates the costly part of a check only
+    # on the rows that carry the field.
+    good: str = ""
+
+    def passes(self) -> str:
+        return self.good or f"(({self.condition}) IS NOT TRUE)"
 
 
 @dataclass(frozen=True)
@@ -125,7 +132,14 @@ def _field_sql(spec: FieldSpec, column: str | None, arrow_type: pa.DataType | No
     checks: list[_Check] = []
 
     def bad(condition: str, reason: str) -> None:
-        checks.append(_Check(spec.name, f"({r} IS NOT NULL AND ({condition}))", reason))
+        checks.append(
+            _Check(
+                spec.name,
+                f"({r} IS NOT NULL AND ({condition}))",
+                reason,
+                f"({r} IS NULL OR (({condition}) IS NOT TRUE))",
+            )
+        )
 
     kind = spec.kind
     if kind in ("id", "string", "choice", "currency"):
@@ -214,6 +228,22 @@ def _in(value: str, options: tuple[str, ...] | frozenset[str]) -> str:
 
 _BITS: dict[str, int] = {f.name: 1 << i for i, f in enumerate(FIELDS)}
 MASK = "_mask"
+ALLOWED = "_allowed"  # the fields the row's type may carry, as a mask (NULL: unknown type)
+REQUIRED = "_required"  # the fields the row's type needs, as a mask
+
+
+def _type_masks(typ: str) -> str:
+    """SQL for the ``_allowed`` and ``_required`` columns, from the type's value ``typ``."""
+    allowed = " ".join(
+        f"WHEN {_lit(t.value)} THEN {_bits(s.fields)}" for t, s in EVENT_TYPES.items()
+    )
+    required = " ".join(
+        f"WHEN {_lit(t.value)} THEN {_bits(s.required)}" for t, s in EVENT_TYPES.items()
+    )
+    return (
+        f"(CASE {typ} {allowed} END)::BIGINT AS {ALLOWED}, "
+        f"(CASE {typ} {required} END)::BIGINT AS {REQUIRED}"
+    )
 
 
 def _bits(names: tuple[str, ...]) -> int:
@@ -231,14 +261,14 @@ def _row_rules(values: dict[str, str], present: dict[str, str]) -> tuple[list[st
     """
     typ = values["type"]
     types = tuple(t.value for t in EVENT_TYPES)
-    known_type = _in(typ, types)
+    known_type = f"({ALLOWED} IS NOT NULL)"  # the masks are NULL for an unknown type
     void = f"coalesce({values['void']}, false)"
     fast: list[str] = []
     checks: list[_Check] = []
 
-    def both(field: str, condition: str, reason: str) -> None:
-        fast.append(condition)
-        checks.append(_Check(field, condition, reason))
+    def both(field: str, condition: str, reason: str, good: str = "") -> None:
+        checks.append(_Check(field, condition, reason, good))
+        fast.append(checks[-1].passes())
 
     both(
         "type",
@@ -247,16 +277,10 @@ def _row_rules(values: dict[str, str], present: dict[str, str]) -> tuple[list[st
         + _lit("must be one of " + ", ".join(types) + "; got ")
         + f" || {_QUOTED.format(typ)} END",
     )
-    allowed = " ".join(
-        f"WHEN {_lit(t.value)} THEN {_bits(s.fields)}" for t, s in EVENT_TYPES.items()
-    )
-    required = " ".join(
-        f"WHEN {_lit(t.value)} THEN {_bits(s.required)}" for t, s in EVENT_TYPES.items()
-    )
     common = _bits(tuple(n for n in COMMON_REQUIRED if n != "type"))
-    fast.append(f"({known_type} AND ({MASK} & ~(CASE {typ} {allowed} END)) <> 0)")
-    fast.append(f"(({common} & ~{MASK}) <> 0)")
-    fast.append(f"(NOT {void} AND {known_type} AND ((CASE {typ} {required} END) & ~{MASK}) <> 0)")
+    fast.append(f"(({MASK} & ~{ALLOWED}) = 0 OR {ALLOWED} IS NULL)")
+    fast.append(f"(({common} & ~{MASK}) = 0)")
+    fast.append(f"({void} OR {ALLOWED} IS NULL OR ({REQUIRED} & ~{MASK}) = 0)")
 
     for name in COMMON_REQUIRED:
         if name != "type":
@@ -288,6 +312,7 @@ def _row_rules(values: dict[str, str], present: dict[str, str]) -> tuple[list[st
                 spec.name,
                 f"({has} AND NOT coalesce(CASE {typ} {cases} ELSE true END, false))",
                 f"(CASE {typ} {words} END) || {_QUOTED.format(v)}",
+                f"(NOT {has} OR coalesce(CASE {typ} {cases} ELSE true END, false))",
             )
     for spec in FIELDS:
         needed_by = tuple(t.value for t, s in EVENT_TYPES.items() if spec.name in s.required)
@@ -353,7 +378,7 @@ def _compile(schema: pa.Schema) -> _Compiled:
         if present[name] != "false"
     )
     converted.append(f"({mask or '0'})::BIGINT AS {MASK}")
-    fast = [c.condition for c in checks]  # the format checks
+    fast = [c.passes() for c in checks]  # the format checks
     row_fast, row_checks = _row_rules(values, present)
     fast += row_fast
     checks += row_checks
@@ -367,7 +392,7 @@ def _compile(schema: pa.Schema) -> _Compiled:
         raws.append(f"{column} AS {unknown}")
         converted.append(unknown)
         checks.append(_Check(name, f"({unknown} IS NOT NULL)", _lit("unknown field")))
-        fast.append(checks[-1].condition)
+        fast.append(checks[-1].passes())
     for meta, words in (
         (UNKNOWN_KEYS, "unknown field(s) "),
         (NESTED_KEYS, "must be single values, not objects or lists: "),
@@ -378,20 +403,28 @@ def _compile(schema: pa.Schema) -> _Compiled:
             checks.append(
                 _Check("*", f"(len({meta}) > 0)", f"{_lit(words)} || array_to_string({meta}, ', ')")
             )
-            fast.append(checks[-1].condition)
+            fast.append(checks[-1].passes())
     parse_error = PARSE_ERROR if PARSE_ERROR in columns else None
     if parse_error is not None:
         raws.append(f"{alias[PARSE_ERROR]} AS {PARSE_ERROR}")
         converted.append(PARSE_ERROR)
 
-    source = f"(SELECT {', '.join(converted)} FROM (SELECT {', '.join(raws)} FROM chunk))"
-    bad_any = " OR ".join(f"coalesce({c}, false)" for c in fast)
+    source = (
+        f"(SELECT *, {_type_masks(values['type'])} FROM "
+        f"(SELECT {', '.join(converted)} FROM (SELECT {', '.join(raws)} FROM chunk)))"
+    )
+    # Every term is true or false, never NULL; DuckDB evaluates a term's costly part only on the
+    # rows its cheap guard lets through.
     if parse_error is not None:
         # A line that is not a JSON object has no fields to check.
-        bad_any = f"{parse_error} IS NOT NULL OR {bad_any}"
+        fast.insert(0, f"({parse_error} IS NULL)")
+    good_all = " AND ".join(fast)
+    bad_any = f"NOT ({good_all})"
     # Absent void means not void: store it as false so readers need no three-valued logic.
     values_out = {**values, "void": f"coalesce({values['void']}, false)"}
     projection = ", ".join(f"{values_out[f.name]} AS {_q(f.name)}" for f in FIELDS)
+    # One expression, not separate conjuncts: DuckDB would push each conjunct below the
+    # projections and compute the converted values again for each.
     valid_sql = f"SELECT {SOURCE}, {ROW}, {projection} FROM {source} WHERE NOT ({bad_any})"
 
     items = ", ".join(

@@ -18,6 +18,7 @@ the same content is a duplicate, a repeat with other content is refused (send a 
 from __future__ import annotations
 
 import fcntl
+import itertools
 import json
 import os
 import re
@@ -33,6 +34,7 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pentascore.core.errors import LakeError, StrictIngestError
@@ -203,8 +205,10 @@ class BatchWriter:
 
     Checked rows are written once, in their final form (zstd Parquet with the batch's id and
     time), on a background thread so that writing one chunk overlaps checking the next. Their
-    sources and row numbers go to a small side file that is never published. The commit reads
-    only event ids back; rows are rewritten only in the rare batch that repeats or conflicts.
+    event ids, sources and row numbers stay in memory for the commit, which skips the search
+    for repeats when the ids cannot repeat (each part's ids strictly increase and the parts'
+    ranges, and the lake's, do not overlap). Rows are rewritten only in the rare batch that
+    repeats or conflicts.
     """
 
     def __init__(
@@ -215,13 +219,15 @@ class BatchWriter:
         self.ingested_at = ingested_at
         self.stage = stage
         self.ready = stage / "ready"
-        self.rows_dir = stage / "rows"
         self.ready.mkdir()
-        self.rows_dir.mkdir()
         self.con = duckdb.connect()
         self.con.execute(f"SET temp_directory = '{stage / 'tmp'}'")
         self.parts: list[str] = []
         self.staged = 0
+        # Per part: its ids with their sources, rows, users, types and the ids they supersede,
+        # and whether the ids strictly increase.
+        self._ids: list[pa.Table] = []
+        self._ascending: list[bool] = []
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lake-writer")
         self._pending: Future[None] | None = None
 
@@ -237,16 +243,50 @@ class BatchWriter:
             "ingested_at",
             pa.repeat(pa.scalar(self.ingested_at, LAKE_SCHEMA.field("ingested_at").type), n),
         )
-        rows = table.select([SOURCE, ROW])
         name = f"part-{len(self.parts):05d}.parquet"
+        ids = table.column("event_id").combine_chunks()
+        self._ids.append(
+            pa.table(
+                {
+                    "event_id": ids,
+                    "part": pa.DictionaryArray.from_arrays(
+                        pa.array(np.zeros(n, dtype=np.int32)), pa.array([name])
+                    ),
+                    "pos": pa.array(np.arange(n, dtype=np.int64)),
+                    "src": table.column(SOURCE),
+                    "rn": table.column(ROW),
+                    # What the commit needs to check corrections without reading rows back.
+                    "supersedes": table.column("supersedes"),
+                    "user_id": table.column("user_id"),
+                    "type": pc.dictionary_encode(table.column("type")),
+                }
+            )
+        )
+        self._ascending.append(_ascending(ids, table.column(SOURCE), table.column(ROW)))
         self.parts.append(name)
         self.staged += n
         self._wait()
-        self._pending = self._writer.submit(self._write, name, events.cast(LAKE_SCHEMA), rows)
+        self._pending = self._writer.submit(self._write, name, events.cast(LAKE_SCHEMA))
 
-    def _write(self, name: str, events: pa.Table, rows: pa.Table) -> None:
+    def _write(self, name: str, events: pa.Table) -> None:
         pq.write_table(events, self.ready / name, compression="zstd", row_group_size=122_880)
-        pq.write_table(rows, self.rows_dir / name, compression="zstd")
+
+    def _ranges(self) -> list[tuple[str, str]]:
+        """The (min, max) event id of each staged part that has rows."""
+        found = []
+        for ids in self._ids:
+            low, high = pc.min_max(ids.column("event_id")).values()
+            if low.is_valid:
+                found.append((low.as_py(), high.as_py()))
+        return found
+
+    def _unique_in_batch(self) -> bool:
+        """True when no id can appear twice in the batch: each part's ids strictly increase
+        and no two parts' ranges overlap. False means: maybe, look."""
+        if not all(self._ascending):
+            return False
+        ranges = sorted(self._ranges())
+        return all(a[1] < b[0] for a, b in itertools.pairwise(ranges))
 
     def _wait(self) -> None:
         if self._pending is not None:
@@ -275,26 +315,27 @@ class BatchWriter:
         con.execute(f"CREATE VIEW incoming AS SELECT * FROM {self._staged(self.ready)}")
         # Input order (source file, then row) decides which of two rows came first: the
         # order rows were staged in follows how the engine happened to read them.
+        con.register("staged_ids", pa.concat_tables(self._ids))
         con.execute(
-            f"CREATE TEMP TABLE input_order AS SELECT part, pos, {SOURCE} AS src, {ROW} AS rn "
-            f"FROM {self._staged(self.rows_dir)}"
-        )
-        con.execute(
-            "CREATE TEMP TABLE ids AS SELECT i.event_id, i.part, i.pos, o.src, o.rn "
-            "FROM incoming i JOIN input_order o ON o.part = i.part AND o.pos = i.pos"
+            "CREATE VIEW ids AS SELECT event_id, part::VARCHAR AS part, pos, src, rn, "
+            "supersedes, user_id, type::VARCHAR AS type FROM staged_ids"
         )
         con.execute(
             "CREATE TEMP TABLE repeats (part VARCHAR, pos BIGINT, same BOOLEAN, other VARCHAR)"
         )
         same = " AND ".join(f'a."{f.name}" IS NOT DISTINCT FROM b."{f.name}"' for f in FIELDS)
         # Repeats inside the batch: the first occurrence stands for the others.
+        repeated = (
+            "false"
+            if self._unique_in_batch()
+            else "event_id IN (SELECT event_id FROM ids GROUP BY event_id HAVING count(*) > 1)"
+        )
         con.execute(
-            """
+            f"""
             CREATE TEMP TABLE batch_pairs AS
             SELECT part, pos, event_id, n FROM (
                 SELECT *, row_number() OVER (PARTITION BY event_id ORDER BY src, rn) AS n
-                FROM ids WHERE event_id IN (
-                    SELECT event_id FROM ids GROUP BY event_id HAVING count(*) > 1)
+                FROM ids WHERE {repeated}
             )
             """
         )
@@ -311,13 +352,21 @@ class BatchWriter:
                 WHERE b.n > 1
                 """
             )
-        # Repeats of events already in the lake.
-        if lake is not None:
+        # Repeats of events already in the lake: only lake files whose ids could overlap the
+        # batch's are read, and of those only the row groups in the batch's range.
+        overlapping = _files_overlapping(lake_files, self._ranges())
+        if overlapping:
+            low = min(r[0] for r in self._ranges())
+            high = max(r[1] for r in self._ranges())
+            candidates = (
+                f"(SELECT * FROM read_parquet({_sql_list(overlapping)}) "
+                f"WHERE event_id BETWEEN {_sql_text(low)} AND {_sql_text(high)})"
+            )
             con.execute(
                 f"""
                 CREATE TEMP TABLE lake_pairs AS
                 SELECT i.part, i.pos, i.event_id FROM ids i
-                SEMI JOIN (SELECT event_id FROM {lake}) l USING (event_id)
+                SEMI JOIN (SELECT event_id FROM {candidates}) l USING (event_id)
                 ANTI JOIN repeats r ON r.part = i.part AND r.pos = i.pos
                 """
             )
@@ -328,7 +377,7 @@ class BatchWriter:
                     SELECT b.part, b.pos, ({same}), 'lake'
                     FROM (SELECT i.* FROM incoming i
                           JOIN lake_pairs p ON i.part = p.part AND i.pos = p.pos) b
-                    JOIN (SELECT * FROM {lake}
+                    JOIN (SELECT * FROM {candidates}
                           WHERE event_id IN (SELECT event_id FROM lake_pairs)) a
                       ON a.event_id = b.event_id
                     """
@@ -339,8 +388,7 @@ class BatchWriter:
         con.execute(
             """
             CREATE TEMP TABLE corrections AS
-            SELECT c.part, c.pos, o.src, o.rn, c.supersedes, c.user_id, c.type FROM incoming c
-            JOIN input_order o ON o.part = c.part AND o.pos = c.pos
+            SELECT c.part, c.pos, c.src, c.rn, c.supersedes, c.user_id, c.type FROM ids c
             ANTI JOIN repeats r ON r.part = c.part AND r.pos = c.pos
             WHERE c.supersedes IS NOT NULL
             """
@@ -349,8 +397,8 @@ class BatchWriter:
         if _count(con, "corrections"):
             wanted = "event_id IN (SELECT supersedes FROM corrections)"
             targets = (
-                "SELECT i.event_id, i.user_id, i.type, o.src, o.rn FROM incoming i "
-                f"JOIN input_order o ON o.part = i.part AND o.pos = i.pos WHERE {wanted} "
+                "SELECT i.event_id, i.user_id, i.type, i.src, i.rn FROM ids i "
+                f"WHERE {wanted} "
                 "AND NOT EXISTS (SELECT 1 FROM repeats r WHERE r.part = i.part AND r.pos = i.pos)"
             )
             earlier = "(t.src IS NULL OR t.src < c.src OR (t.src = c.src AND t.rn < c.rn))"
@@ -425,7 +473,8 @@ class BatchWriter:
                         || ' of this user and type in the lake or this batch' END AS reason,
                    i.event_id
             FROM refused f
-            JOIN {self._staged(self.rows_dir)} s ON s.part = f.part AND s.pos = f.pos
+            JOIN (SELECT part, pos, src AS {SOURCE}, rn AS {ROW} FROM ids) s
+              ON s.part = f.part AND s.pos = f.pos
             JOIN incoming i ON i.part = f.part AND i.pos = f.pos
             ORDER BY source, row
             """
@@ -482,6 +531,44 @@ class BatchWriter:
     def close(self) -> None:
         self._writer.shutdown(wait=True)
         self.con.close()
+
+
+def _ascending(ids: pa.Array, sources: pa.ChunkedArray, rows: pa.ChunkedArray) -> bool:
+    """Whether ``ids`` strictly increase in input order (by source, then row), as they do in a
+    file whose ids are sequential; then none of them repeats."""
+    if len(ids) < 2:
+        return True
+    if pc.all(pc.less(ids[:-1], ids[1:])).as_py():
+        return True
+    # A parallel reader may have interleaved the rows: look again in input order.
+    key = sources.to_numpy().astype(np.int64) << 40 | rows.to_numpy().astype(np.int64)
+    ordered = ids.take(pa.array(np.argsort(key, kind="stable")))
+    return bool(pc.all(pc.less(ordered[:-1], ordered[1:])).as_py())
+
+
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _files_overlapping(files: list[Path], ranges: list[tuple[str, str]]) -> list[Path]:
+    """The files with a row group whose event ids could fall in one of ``ranges`` (by the
+    row groups' statistics; a file without them always could)."""
+    if not ranges or not files:
+        return []
+    found = []
+    for path in files:
+        meta = pq.ParquetFile(path).metadata
+        column = meta.schema.to_arrow_schema().get_field_index("event_id")
+        for i in range(meta.num_row_groups):
+            stats = meta.row_group(i).column(column).statistics
+            if stats is None or not stats.has_min_max:
+                found.append(path)
+                break
+            low, high = stats.min, stats.max
+            if any(not (b < low or high < a) for a, b in ranges):
+                found.append(path)
+                break
+    return found
 
 
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:

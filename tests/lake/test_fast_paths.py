@@ -1,0 +1,151 @@
+"""The fast paths of ingest give exactly what the general ones give: JSON lines read by blocks
+(falling back to the per-line parser where pyarrow refuses a block), and the commit that skips
+the search for repeats when ids cannot repeat."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from pentascore.core.clock import FixedClock
+from pentascore.events import readers
+from pentascore.lake import ParquetLake
+from tests.lake.test_ingest import events, run, write_jsonl
+
+Row = dict[str, Any]
+
+
+def _rejects(report: Any) -> list[tuple[int, str]]:
+    if report.rejects_file is None:
+        return []
+    lines = report.rejects_file.read_text().splitlines()
+    return [(r["row"], r["field"]) for r in map(json.loads, lines)]
+
+
+def _stored(lake: ParquetLake) -> list[Row]:
+    rows = lake.read().drop_columns(["batch_id", "ingested_at"]).to_pylist()
+    return sorted(rows, key=lambda r: str(r["event_id"]))
+
+
+def _mixed_jsonl(path: Path) -> tuple[Path, dict[int, str], int]:
+    """About 200 kB of JSON lines, most good, some that pyarrow refuses or that a check
+    rejects; returns the path, the rejected lines with a field each must be reported under,
+    and how many rows are good."""
+    rows = events(1500)  # line n holds a payment when (n - 1) % 13 == 3
+    lines = [json.dumps(r) for r in rows]
+    rejected = {
+        10: ("*", json.dumps(rows[9] | {"mood": "happy"})),  # unknown field
+        706: ("amount", json.dumps(rows[705] | {"amount": 1.5})),
+        900: ("*", json.dumps(rows[899]) + json.dumps(rows[900])),  # two objects on a line
+        1100: ("*", "[1, 2]"),
+        1304: ("amount", json.dumps(rows[1303] | {"amount": -5})),  # pyarrow takes it
+        1450: ("*", json.dumps(rows[1449] | {"account_id": {"x": 1}})),
+    }
+    refused_but_good = {
+        212: json.dumps(rows[211] | {"amount": "12"}),  # text "12" is a valid amount
+    }
+    blank = {400: "", 401: "   "}  # skipped, not rows
+    for line, (_, text) in rejected.items():
+        lines[line - 1] = text
+    for line, text in {**refused_but_good, **blank}.items():
+        lines[line - 1] = text
+    path.write_bytes(("\n".join(lines) + "\n").encode())
+    good = len(rows) - len(rejected) - len(blank)
+    return path, {line: field for line, (field, _) in rejected.items()}, good
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_json_lines_keep_their_numbers_whichever_parser_reads_them(
+    fast: bool,
+    lake: ParquetLake,
+    clock: FixedClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if not fast:
+        monkeypatch.setattr(readers, "_json_fast", lambda block, lines: None)
+    path, expected, good = _mixed_jsonl(tmp_path / "a.jsonl")
+    report = run(lake, clock, tmp_path, path, chunk_rows=512)
+    rejects = _rejects(report)
+    assert sorted({row for row, _ in rejects}) == sorted(expected)
+    assert all(item in rejects for item in expected.items())
+    assert (report.accepted, report.rejected) == (good, len(expected))
+
+
+def test_the_fast_json_path_stores_what_the_per_line_parser_stores(
+    lake: ParquetLake, clock: FixedClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, _, _ = _mixed_jsonl(tmp_path / "a.jsonl")
+    run(lake, clock, tmp_path, path)
+    fast = _stored(lake)
+    other = ParquetLake(tmp_path / "other")
+    monkeypatch.setattr(readers, "_json_fast", lambda block, lines: None)
+    run(other, clock, tmp_path, path)
+    assert fast == _stored(other)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b'{"a": 1}\n\n{"a": 2}\n',  # blank line
+        b'{"a": 1}\n \t\n{"a": 2}\n',  # whitespace-only line
+        b'\xef\xbb\xbf{"a": 1}\n',  # byte-order mark
+        b'{"event_id": "e1"}{"event_id": "e2"}\n{"event_id": "e3"}\n',  # two on a line
+        b'{"event_id": "\xff"}\n',  # not UTF-8
+        b'{"event_id": "e1", "event_id": "e2"}\n',  # a key twice
+        b'{"amount": 1.0}\n',  # a float for a whole number
+        b'{"amount": "5"}\n',  # text for a number
+        b'{"Amount": 5}\n',  # an unknown field
+    ],
+)
+def test_the_fast_json_parser_refuses_what_it_cannot_vouch_for(text: bytes) -> None:
+    body = text[:-1] if text.endswith(b"\n") else text
+    lines = body.count(b"\n") + 1
+    assert readers._json_fast(text, lines) is None
+
+
+def test_the_fast_json_parser_types_a_good_block() -> None:
+    text = b'{"event_id": "e1", "amount": 5, "void": true}\n{"event_id": "e2"}\n'
+    table = readers._json_fast(text, 2)
+    assert table is not None
+    assert table.column("amount").to_pylist() == [5, None]
+    assert table.column("void").type == pa.bool_()
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 3, 5, 100])
+def test_repeats_across_chunks_are_found_however_the_batch_is_cut(
+    chunk_rows: int, lake: ParquetLake, clock: FixedClock, tmp_path: Path
+) -> None:
+    rows = events(10)
+    # Ascending runs whose ranges overlap: ev-0..ev-9, then ev-2 and ev-7 again.
+    path = write_jsonl(tmp_path / "a.jsonl", [*rows, rows[2], rows[7]])
+    report = run(lake, clock, tmp_path, path, chunk_rows=chunk_rows)
+    assert (report.accepted, report.duplicates, report.rejected) == (10, 2, 0)
+
+
+def test_a_repeat_at_the_edge_of_a_lake_file_is_found(
+    lake: ParquetLake, clock: FixedClock, tmp_path: Path
+) -> None:
+    first = events(10, "a")
+    run(lake, clock, tmp_path, write_jsonl(tmp_path / "a.jsonl", first))
+    last = max(first, key=lambda r: str(r["event_id"]))  # the top of the lake file's range
+    changed = last | {"ts": "2026-04-01T00:00:00Z"}
+    later = events(3, "b")
+    report = run(lake, clock, tmp_path, write_jsonl(tmp_path / "b.jsonl", [last, *later]))
+    assert (report.accepted, report.duplicates, report.rejected) == (3, 1, 0)
+    report = run(lake, clock, tmp_path, write_jsonl(tmp_path / "c.jsonl", [changed]))
+    assert (report.accepted, report.rejected) == (0, 1)
+    assert _rejects(report) == [(1, "event_id")]
+
+
+def test_batches_of_disjoint_ids_are_all_kept(
+    lake: ParquetLake, clock: FixedClock, tmp_path: Path
+) -> None:
+    for i, prefix in enumerate(["m", "a", "z"]):
+        report = run(lake, clock, tmp_path, write_jsonl(tmp_path / f"{i}.jsonl", events(7, prefix)))
+        assert (report.accepted, report.duplicates) == (7, 0)
+    assert lake.stats().events == 21
