@@ -91,13 +91,20 @@ def test_macros_expand_per_dialect() -> None:
 def test_the_query_is_one_text_per_dialect() -> None:
     duck, spark = feature_sql(DUCKDB, CATALOG, AS_OF), feature_sql(SPARK, CATALOG, AS_OF)
     assert "$" not in duck and "$" not in spark
-    assert (
-        duck.replace("epoch_us", "unix_micros").replace(
+    # Only the dialect's timestamps and function names differ.
+    for a, b in [
+        ("epoch_us(", "unix_micros("),
+        ("struct_pack(", "struct("),
+        ("list(", "collect_list("),
+        ("unnest(", "explode("),
+        (
             "TIMESTAMPTZ '2025-10-01 00:00:00.000000+00:00'",
             "TIMESTAMP '2025-10-01 00:00:00.000000'",
-        )
-        == spark
-    )
+        ),
+    ]:
+        assert a in duck
+        duck = duck.replace(a, b)
+    assert duck == spark
 
 
 def test_docs_features_md_is_generated_from_the_catalogue() -> None:

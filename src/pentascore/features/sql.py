@@ -59,11 +59,14 @@ NEGATIVE_RECORD_DAYS = 1826  # negative records stop counting 5 years after they
 @dataclass(frozen=True)
 class Dialect:
     """What differs between the engines' SQL: how to read a timestamp as microseconds and how
-    to write one."""
+    to write one, and the names of three functions."""
 
     name: str
     micros_fn: str
     timestamp_literal: str  # format with the UTC time as "YYYY-MM-DD HH:MM:SS.ffffff"
+    struct_fn: str  # a struct of columns, its fields named after them
+    list_fn: str  # the aggregate that collects values into a list, duplicates kept
+    explode_fn: str  # a row per element of a list
 
     def micros(self, expr: str) -> str:
         return f"{self.micros_fn}({expr})"
@@ -73,8 +76,8 @@ class Dialect:
         return self.timestamp_literal.format(text)
 
 
-DUCKDB = Dialect("duckdb", "epoch_us", "TIMESTAMPTZ '{}+00:00'")
-SPARK = Dialect("spark", "unix_micros", "TIMESTAMP '{}'")
+DUCKDB = Dialect("duckdb", "epoch_us", "TIMESTAMPTZ '{}+00:00'", "struct_pack", "list", "unnest")
+SPARK = Dialect("spark", "unix_micros", "TIMESTAMP '{}'", "struct", "collect_list", "explode")
 
 _MACRO = re.compile(r"\$(age|within|code)\(([^()]*)\)")
 
@@ -101,19 +104,42 @@ def expand(text: str, dialect: Dialect, as_of_us: int) -> str:
     return expanded
 
 
+def aggregates(
+    dialect: Dialect, specs: Sequence[FeatureSpec], relation: Relation, as_of_us: int
+) -> list[str]:
+    """The ``specs`` over ``relation``, each as ``<aggregate> AS <name>``."""
+    return [
+        f"{expand(s.aggregate, dialect, as_of_us)} AS {s.name}"
+        for s in specs
+        if s.relation == relation
+    ]
+
+
 def relation_sql(
     dialect: Dialect,
+    specs: Sequence[FeatureSpec],
     as_of: datetime,
     *,
     lake: str,
     previous_scores: str,
     users: Sequence[str] | None = None,
 ) -> str:
-    """The WITH clause that defines every `Relation` (and the person spine) as of ``as_of``.
+    """The WITH clause that defines every `Relation`, ``agg_events`` (a row per person with a
+    current event: the aggregates of the ``specs`` over ``events``, and the flags their
+    friends and counterparties are read by) and the person ``spine``, as of ``as_of``.
 
     ``lake`` and ``previous_scores`` name tables the engine has registered: the lake's events,
     and last run's scores (user_id, score; possibly empty). ``users`` limits the spine to
     those people (a single person's refresh); their friends' events are still read.
+
+    The lake is read once. ``stored`` is every stored event before the as-of date with
+    whether it is ``current`` (neither voided nor superseded by a correction before then), and
+    everything that reads it is an aggregate, so that an engine can stream the events through
+    all of them at once instead of holding them: the spine is the people of ``agg_events`` and
+    those whose every event is no longer current; the latest state of each asset, line or
+    link is the greatest (ts, event_id, columns...) struct of its group; transfers are
+    collected per (person, counterparty), joined to the counterparty's flag, then unnested.
+    Each of these carries only the columns its features name.
     """
     as_of_us = _micros(as_of)
     at = dialect.timestamp(as_of)
@@ -132,17 +158,57 @@ def relation_sql(
     def x(text: str) -> str:
         return expand(text, dialect, as_of_us)
 
+    def used(relation: Relation, *always: str) -> list[str]:
+        """The event columns the features of ``relation`` name, and ``always``."""
+        text = " ".join(s.aggregate for s in specs if s.relation == relation)
+        return [c for c in EVENT_COLUMNS if c in always or re.search(rf"\b{c}\b", text) is not None]
+
+    def latest(relation: Relation, event_type: str, key: str, *always: str) -> str:
+        """The latest current event of ``event_type`` per person and ``key``, by ts then
+        event_id: the greatest struct that starts with them (and holds the other columns)."""
+        rest = [c for c in used(relation, *always) if c not in ("user_id", "ts", "event_id", key)]
+        fields = ["ts", "event_id", *rest]
+        greatest = f"max({dialect.struct_fn}({', '.join(fields)}))"
+        return (
+            f"SELECT user_id, {key}, {', '.join(f'latest.{c} AS {c}' for c in fields)} FROM (\n"
+            f"            SELECT user_id, {key}, {greatest} AS latest\n"
+            f"            FROM events WHERE type = '{event_type}' GROUP BY user_id, {key}\n"
+            f"        ) l"
+        )
+
+    flags = (
+        f"max(CASE WHEN type = 'bill' AND days_past_due >= {DEFAULTED_DPD}"
+        f" AND {x('$within(ts, 365)')} THEN 1 ELSE 0 END) AS defaulted,"
+        f" max(CASE WHEN type = 'security_event' AND kind = 'fraud_flag'"
+        f" AND {x(f'$age(ts) <= {NEGATIVE_RECORD_DAYS}')} THEN 1 ELSE 0 END) AS flagged"
+    )
+    transfer_columns = [
+        c for c in used(Relation.TRANSFERS_FLAGGED) if c not in ("user_id", "counterparty_id")
+    ] or ["event_id"]
     return f"""
+    corrections AS (
+        SELECT event_id, ts, supersedes FROM {lake} WHERE ts < {at} AND supersedes IS NOT NULL
+    ),
     superseded AS (
-        {superseded_sql(lake, f"ts < {at}")}
+        {superseded_sql("corrections", "true")}
+    ),
+    stored AS (
+        SELECT {", ".join("p." + c for c in EVENT_COLUMNS)},
+               NOT coalesce(p.void, false) AND s.event_id IS NULL AS current
+        FROM {lake} p LEFT JOIN superseded s ON s.event_id = p.event_id
+        WHERE p.ts < {at}{near}
     ),
     events AS (
-        SELECT {", ".join(EVENT_COLUMNS)} FROM {lake} p
-        WHERE p.ts < {at} AND NOT coalesce(p.void, false)
-          AND NOT EXISTS (SELECT 1 FROM superseded s WHERE s.event_id = p.event_id){near}
+        SELECT {", ".join(EVENT_COLUMNS)} FROM stored WHERE current
+    ),
+    agg_events AS (
+        SELECT user_id, {", ".join([*aggregates(dialect, specs, Relation.EVENTS, as_of_us), flags])}
+        FROM events GROUP BY user_id
     ),
     spine AS (
-        SELECT DISTINCT user_id FROM {lake} WHERE ts < {at}{only}
+        SELECT user_id FROM agg_events WHERE true{only}
+        UNION
+        SELECT user_id FROM stored WHERE NOT current{only}
     ),
     bills AS (
         SELECT e.*,
@@ -157,34 +223,15 @@ def relation_sql(
         FROM events e WHERE e.type = 'bill'
     ),
     latest_assets AS (
-        SELECT * FROM (
-            SELECT e.*, row_number() OVER (
-                PARTITION BY e.user_id, e.kind ORDER BY e.ts DESC, e.event_id DESC) AS n
-            FROM events e WHERE e.type = 'asset_snapshot'
-        ) WHERE n = 1
+        {latest(Relation.LATEST_ASSETS, "asset_snapshot", "kind")}
     ),
     latest_lines AS (
-        SELECT * FROM (
-            SELECT e.*, row_number() OVER (
-                PARTITION BY e.user_id, e.account_id ORDER BY e.ts DESC, e.event_id DESC) AS n
-            FROM events e WHERE e.type = 'credit_line'
-        ) WHERE n = 1 AND action <> 'close'
-    ),
-    user_flags AS (
-        SELECT user_id,
-               max(CASE WHEN type = 'bill' AND days_past_due >= {DEFAULTED_DPD}
-                        AND {x("$within(ts, 365)")} THEN 1 ELSE 0 END) AS defaulted,
-               max(CASE WHEN type = 'security_event' AND kind = 'fraud_flag'
-                        AND {x(f"$age(ts) <= {NEGATIVE_RECORD_DAYS}")} THEN 1 ELSE 0 END)
-                   AS flagged
-        FROM events GROUP BY user_id
+        {latest(Relation.LATEST_LINES, "credit_line", "account_id", "action")}
+        WHERE latest.action <> 'close'
     ),
     links AS (
-        SELECT * FROM (
-            SELECT e.user_id, e.counterparty_id, e.action, row_number() OVER (
-                PARTITION BY e.user_id, e.counterparty_id ORDER BY e.ts DESC, e.event_id DESC) AS n
-            FROM events e WHERE e.type = 'social_link'
-        ) WHERE n = 1 AND action = 'added'
+        {latest(Relation.FRIENDS, "social_link", "counterparty_id", "action")}
+        WHERE latest.action = 'added'
     ),
     friends AS (
         SELECT l.user_id, l.counterparty_id,
@@ -192,13 +239,22 @@ def relation_sql(
                coalesce(f.flagged, 0) AS friend_flagged,
                s.score AS friend_score
         FROM links l
-        LEFT JOIN user_flags f ON f.user_id = l.counterparty_id
+        LEFT JOIN agg_events f ON f.user_id = l.counterparty_id
         LEFT JOIN {previous_scores} s ON s.user_id = l.counterparty_id
     ),
+    transfers AS (
+        SELECT user_id, counterparty_id,
+               {dialect.list_fn}({dialect.struct_fn}({", ".join(transfer_columns)})) AS transfers
+        FROM events WHERE type = 'transfer' GROUP BY user_id, counterparty_id
+    ),
     transfers_flagged AS (
-        SELECT t.*, coalesce(f.flagged, 0) AS counterparty_flagged
-        FROM events t LEFT JOIN user_flags f ON f.user_id = t.counterparty_id
-        WHERE t.type = 'transfer'
+        SELECT user_id, counterparty_id, counterparty_flagged,
+               {", ".join(f"transfer.{c} AS {c}" for c in transfer_columns)}
+        FROM (
+            SELECT t.user_id, t.counterparty_id, coalesce(f.flagged, 0) AS counterparty_flagged,
+                   {dialect.explode_fn}(t.transfers) AS transfer
+            FROM transfers t LEFT JOIN agg_events f ON f.user_id = t.counterparty_id
+        ) u
     )"""
 
 
@@ -214,21 +270,19 @@ def feature_sql(
     """One query: a row per person with an event before ``as_of`` (of ``users``, when given),
     a column per feature."""
     as_of_us = _micros(as_of)
+
     relations = relation_sql(
-        dialect, as_of, lake=lake, previous_scores=previous_scores, users=users
+        dialect, specs, as_of, lake=lake, previous_scores=previous_scores, users=users
     )
     ctes = [relations.strip()]
-    joins = []
+    joins = ["LEFT JOIN agg_events ON agg_events.user_id = spine.user_id"]
     for relation in Relation:
-        mine = [s for s in specs if s.relation == relation]
-        if not mine:
+        mine = aggregates(dialect, specs, relation, as_of_us)
+        if relation == Relation.EVENTS or not mine:
             continue
-        aggregates = ", ".join(
-            f"{expand(s.aggregate, dialect, as_of_us)} AS {s.name}" for s in mine
-        )
         alias = f"agg_{relation.value}"
         ctes.append(
-            f"{alias} AS (SELECT user_id, {aggregates} FROM {relation.value} GROUP BY user_id)"
+            f"{alias} AS (SELECT user_id, {', '.join(mine)} FROM {relation.value} GROUP BY user_id)"
         )
         joins.append(f"LEFT JOIN {alias} ON {alias}.user_id = spine.user_id")
     columns = ["spine.user_id AS user_id"]
