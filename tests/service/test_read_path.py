@@ -323,22 +323,32 @@ def test_a_lost_connection_costs_no_read(world: World) -> None:
         if own.sqlite is not None:
             own.sqlite.connection.close()
             return own.sqlite
+        assert own.postgres is not None
         (connection,) = own.postgres.idle
         with w.database.engine.begin() as other:  # the server ends it, as a restart would
             other.execute(sa.select(sa.func.pg_terminate_backend(connection.get_server_pid())))
         return connection
 
+    def kept() -> Any:
+        own = queue._own
+        if own.sqlite is not None:
+            return own.sqlite
+        assert own.postgres is not None
+        (connection,) = own.postgres.idle
+        return connection
+
+    async def scenario() -> tuple[list[Read | None], Any, Any]:
+        first = await read()
+        lost = lose()
+        second = await read()  # on the engine
+        third = await read()  # on a new connection of the queue's
+        return [first, second, third], lost, kept()
+
     before = _count(w.database)
-    first = asyncio.run(read())
-    lost = lose()
-    second = asyncio.run(read())  # on the engine
-    third = asyncio.run(read())  # on a new connection of the queue's
-    own = queue._own
-    kept = own.sqlite if own.sqlite is not None else own.postgres.idle[0]
-    assert kept is not lost
+    reads, lost, now = asyncio.run(scenario())
+    assert now is not lost
     assert on_engine == [1]  # the second read
     queue.close()
-    reads = [first, second, third]
     assert all(r is not None and r.outcome == ALLOWED for r in reads)
     assert len({r.inquiry_id for r in reads if r is not None}) == 3
     assert _count(w.database) - before == 3
@@ -370,18 +380,28 @@ def test_concurrent_reads_each_get_their_own_answer(world: World) -> None:
 
     queue._batch = counted  # type: ignore[method-assign]
 
+    postgres = w.database.engine.dialect.name == "postgresql"
+    kept = []
+
     async def all_at_once() -> list[Read | None]:
         reads = []
         for chunk in (jobs[:20], jobs[20:]):
             reads += await asyncio.gather(*(queue.read(w.database, job) for job in chunk))
+        if postgres:
+            assert queue._own.postgres is not None
+            kept.extend(queue._own.postgres.idle)  # both kept for the next batches
         return reads
 
     reads = asyncio.run(all_at_once())
-    postgres = w.database.engine.dialect.name == "postgresql"
     assert most == (2 if postgres else 1)
     if postgres:
-        assert queue._own.postgres is not None
-        assert len(queue._own.postgres.idle) == 2  # both kept for the next batches
+        assert len(kept) == 2
+        # Closed with their loop, when asyncio.run shut it down.
+        assert all(connection.is_closed() for connection in kept)
+        assert queue._own.postgres is not None and queue._own.postgres.idle == []
+        # A new loop gets connections of its own.
+        again = asyncio.run(queue.read(w.database, jobs[0]))
+        assert again is not None and again.outcome == ALLOWED
     queue.close()
     assert on_engine == []  # every batch on the queue's own connection
     assert len(reads) == len(jobs)

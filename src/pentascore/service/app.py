@@ -691,7 +691,7 @@ def create_app(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-            svc.reads.close()
+            await svc.reads.aclose()
 
     app = FastAPI(
         title="pentascore",

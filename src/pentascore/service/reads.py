@@ -17,8 +17,8 @@ This is the service's hot path (docs/benchmarks.md, "Score service (issue 5)"), 
   one (`ReadQueue`: one commit for several reads).
 - the queue keeps connections of its own, outside SQLAlchemy's pool (no checkout, no ping,
   no begin per batch): on SQLite the driver's, used on the event loop, whose WAL
-  checkpoints run in a thread of their own; on PostgreSQL asyncpg connections on a loop of
-  their own, one per batch in flight (several batches overlap their waits for the disk),
+  checkpoints run in a thread of their own; on PostgreSQL asyncpg connections on the event
+  loop, one per batch in flight (several batches overlap their waits for the disk),
   each batch one query and one insert over arrays, whatever its size. Whatever goes wrong
   there (a write lock held elsewhere, a failed statement, a lost connection) sends the
   batch to the engine in a worker thread, where each read is retried alone.
@@ -28,19 +28,17 @@ This is the service's hot path (docs/benchmarks.md, "Score service (issue 5)"), 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 
 import sqlalchemy as sa
-import uvloop
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.compiler import SQLCompiler
 from starlette.concurrency import run_in_threadpool
@@ -574,27 +572,33 @@ class _SQLiteLane:
 
 
 class _PostgresLanes:
-    """asyncpg connections, one per batch in flight (kept for the next batch when it is
-    done), on an event loop of their own in a thread of their own: an asyncpg connection
-    belongs to the loop that opened it, and the loop that awaits the reads may change (a
-    test client runs each request on a new one) while the connections stay."""
+    """asyncpg connections of one event loop (an asyncpg connection belongs to the loop that
+    opened it), one per batch in flight, kept for the next batch when it is done.
 
-    def __init__(self, database: Database) -> None:
+    They are closed with their loop: asyncio's runners (``asyncio.run``, uvicorn's, a test
+    client's) close a loop's open asynchronous generators before the loop itself, and one of
+    them (`_closed_with_loop`) closes the connections then. A queue that finds its lanes on
+    another loop opens new ones on its own."""
+
+    def __init__(self, database: Database, loop: asyncio.AbstractEventLoop) -> None:
         self.database = database
+        self.loop = loop
         self.each = _EachStatements()
-        self.idle: list[Any] = []  # asyncpg.Connections, touched on ``loop`` only
-        self.loop = uvloop.new_event_loop()
-        self._thread = threading.Thread(
-            target=self.loop.run_forever, name="pentascore-postgres-reads", daemon=True
-        )
-        self._thread.start()
+        self.idle: list[Any] = []  # asyncpg.Connections
+        self._keeper = self._closed_with_loop()
+
+    async def start(self) -> None:
+        """Registers the lanes to be closed with the running loop (``loop``)."""
+        await anext(self._keeper)
+
+    async def _closed_with_loop(self) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await self.aclose()
 
     async def run(self, jobs: list[ReadJob]) -> list[Read | None]:
         """The batch, on a connection of the lanes' (`_Elsewhere` should it fail)."""
-        done = asyncio.run_coroutine_threadsafe(self._run(jobs), self.loop)
-        return await asyncio.wrap_future(done)
-
-    async def _run(self, jobs: list[ReadJob]) -> list[Read | None]:
         connection = self.idle.pop() if self.idle else await _connect(self.database)
         try:
             reads = await self.each.run(connection, jobs)
@@ -611,19 +615,21 @@ class _PostgresLanes:
         self.idle.append(connection)
         return reads
 
-    async def _close(self) -> None:
+    async def aclose(self) -> None:
+        """Closes the idle connections, on their loop."""
         idle, self.idle = self.idle, []
         for connection in idle:
-            with contextlib.suppress(Exception):
+            try:
                 await asyncio.wait_for(connection.close(), timeout=5)
+            except Exception:
+                connection.terminate()
 
     def close(self) -> None:
-        if self._thread.is_alive():
-            with contextlib.suppress(Exception):
-                asyncio.run_coroutine_threadsafe(self._close(), self.loop).result(timeout=10)
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self._thread.join()
-        self.loop.close()
+        """Drops the idle connections at once, off their loop (or once it is gone)."""
+        idle, self.idle = self.idle, []
+        if not self.loop.is_closed():
+            for connection in idle:
+                connection.terminate()
 
 
 class _Own:
@@ -764,8 +770,14 @@ class ReadQueue:
 
     async def _on_postgres(self, database: Database, jobs: list[ReadJob]) -> list[Read | None]:
         own = self._own
+        loop = asyncio.get_running_loop()
+        if own.postgres is not None and own.postgres.loop is not loop:
+            own.postgres.close()  # another loop's (closed with it, when it was shut down)
+            own.postgres = None
         if own.postgres is None:
-            own.postgres = _PostgresLanes(database)
+            lanes = _PostgresLanes(database, loop)
+            await lanes.start()
+            own.postgres = lanes
         return await own.postgres.run(jobs)
 
     def settle(self) -> None:
@@ -776,6 +788,13 @@ class ReadQueue:
     def close(self) -> None:
         """Closes the queue's own connections (it opens new ones should reads come)."""
         self._own.close()
+
+    async def aclose(self) -> None:
+        """`close`, on the event loop the reads ran on (PostgreSQL's connections closed
+        cleanly, on their loop)."""
+        if self._own.postgres is not None and self._own.postgres.loop is asyncio.get_running_loop():
+            await self._own.postgres.aclose()
+        self.close()
 
     def run(self, database: Database, jobs: Sequence[ReadJob]) -> list[Read | Exception | None]:
         """The reads, each with its query record, in one transaction of the engine's (None
