@@ -47,3 +47,27 @@ def test_a_table_is_pseudonymized_column_by_column_with_a_memory() -> None:
         pseudonymize_value(KEY, "user_id", u) for u in ["U1", "U2", "U1"]
     ]
     assert pseudonyms.table(table).equals(first)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    values=st.lists(
+        st.one_of(
+            st.text(max_size=30),
+            st.text(alphabet=" \t\n\r\f\v\x1c\x85\u00a0\u3000AaZz09+-()É", max_size=20),
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    key=st.binary(min_size=1, max_size=100),
+)
+def test_the_memo_of_a_pseudonymizer_gives_the_service_hash_of_every_field(
+    values: list[str], key: bytes
+) -> None:
+    pseudonyms = Pseudonymizer(key)
+    table = pa.table({field: pa.array(values, pa.string()) for field in PII_FIELDS})
+    for _ in range(2):  # hashed, then remembered
+        out = pseudonyms.table(table)
+        for field in PII_FIELDS:
+            expected = [pseudonymize_value(key, field, v) for v in values]
+            assert out.column(field).to_pylist() == expected, field

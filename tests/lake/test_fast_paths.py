@@ -1,19 +1,26 @@
 """The fast paths of ingest give exactly what the general ones give: JSON lines read by blocks
-(falling back to the per-line parser where pyarrow refuses a block), and the commit that skips
-the search for repeats when ids cannot repeat."""
+(falling back to the per-line parser where pyarrow refuses a block), the commit that skips
+the search for repeats when ids cannot repeat, Parquet read in batches, and files read ahead
+on a thread of their own."""
 
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from pentascore.core.clock import FixedClock
+from pentascore.core.errors import IngestError, StrictIngestError
 from pentascore.events import readers
+from pentascore.events.readers import RawChunk
 from pentascore.lake import ParquetLake
+from pentascore.lake.ingest import read_ahead
 from tests.lake.test_ingest import events, run, write_jsonl
 
 Row = dict[str, Any]
@@ -149,3 +156,68 @@ def test_batches_of_disjoint_ids_are_all_kept(
         report = run(lake, clock, tmp_path, write_jsonl(tmp_path / f"{i}.jsonl", events(7, prefix)))
         assert (report.accepted, report.duplicates) == (7, 0)
     assert lake.stats().events == 21
+
+
+def _write_parquet(path: Path, rows: list[Row], **options: Any) -> None:
+    names = list(dict.fromkeys(k for r in rows for k in r))
+    schema = pa.schema([(n, pa.string()) for n in names])
+    texts = [{k: str(v) for k, v in r.items()} for r in rows]
+    pq.write_table(pa.Table.from_pylist(texts, schema=schema), path, **options)
+
+
+def test_reading_ahead_keeps_the_order_and_raises_where_the_chunk_would_be() -> None:
+    def chunks() -> Iterator[RawChunk]:
+        for i in range(5):
+            yield RawChunk(str(i), pa.table({"_row": [i]}))
+        raise IngestError("broken file")
+
+    seen = []
+    with pytest.raises(IngestError, match="broken file"):
+        for chunk in read_ahead(chunks()):
+            seen.append(chunk.source)
+    assert seen == ["0", "1", "2", "3", "4"]
+
+
+def test_leaving_early_stops_the_reader() -> None:
+    closed = threading.Event()
+
+    def chunks() -> Iterator[RawChunk]:
+        try:
+            for i in range(1000):
+                yield RawChunk(str(i), pa.table({"_row": [i]}))
+        finally:
+            closed.set()
+
+    ahead = read_ahead(chunks())
+    assert next(ahead).source == "0"
+    ahead.close()
+    assert closed.is_set()
+    assert not any(t.name == "ingest-reader" for t in threading.enumerate())
+
+
+def test_a_strict_failure_in_a_folder_stops_reading_and_stores_nothing(
+    lake: ParquetLake, clock: FixedClock, tmp_path: Path
+) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(4):
+        rows = events(30, prefix=f"f{i}")
+        if i == 1:
+            rows[3]["amount"] = -5
+        _write_parquet(folder / f"{i}.parquet", rows)
+    with pytest.raises(StrictIngestError, match="row 4"):
+        run(lake, clock, tmp_path, folder, strict=True)
+    assert lake.files() == []
+    assert not any(t.name == "ingest-reader" for t in threading.enumerate())
+
+
+def test_parquet_rows_are_numbered_across_batches_of_a_file(
+    lake: ParquetLake, clock: FixedClock, tmp_path: Path
+) -> None:
+    rows = events(50)
+    rows[42]["currency"] = "RMB"  # row 43, a payment
+    path = tmp_path / "a.parquet"
+    _write_parquet(path, rows, row_group_size=7)
+    report = run(lake, clock, tmp_path, path, chunk_rows=10)
+    assert _rejects(report) == [(43, "currency")]
+    assert report.accepted == 49

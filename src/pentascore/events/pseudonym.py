@@ -44,6 +44,18 @@ def normalize(field: str, value: str) -> str:
     return value
 
 
+def normalize_many(field: str, values: pa.Array) -> pa.Array:
+    """`normalize` of every value at once, in Arrow compute (a test checks they agree)."""
+    if field == "phone":
+        return pc.replace_substring_regex(values, pattern="[^0-9+]", replacement="")
+    if field in ("address", "national_id"):
+        folded = pc.replace_substring_regex(
+            pc.ascii_lower(values), pattern="[ \t\n\r\f\v]+", replacement=" "
+        )
+        return pc.utf8_trim(folded, characters=" ")
+    return values
+
+
 def pseudonymize_value(key: bytes, field: str, value: str) -> str:
     """The pseudonym of one identifier (what the service uses to look a person up)."""
     digest = hmac.new(key, normalize(field, value).encode(), hashlib.sha256).hexdigest()
@@ -80,32 +92,51 @@ class Pseudonymizer:
     """Pseudonymizes the identifier columns of tables, remembering what it hashed.
 
     Identifiers repeat a lot (a user has hundreds of events, across every chunk of a batch):
-    each column is dictionary-encoded, the dictionary is looked up in what this object already
-    hashed (vectorized), only new values are hashed, and the column is rebuilt by index.
+    each column is dictionary-encoded, so each distinct value of a chunk is looked up once in a
+    dictionary of what this object already hashed; only new values are hashed (`hmac`'s own
+    construction with the key's pads hashed once, so exactly `pseudonymize_value`), and the
+    column is rebuilt by index. Fields that normalize alike share what they remember: a
+    counterparty's id is hashed once, as a user id.
     """
 
-    _MAX_REMEMBERED = 4_000_000
+    _MAX_REMEMBERED = 2_000_000  # values over all fields (~400 MB); then it starts again
 
     def __init__(self, key: bytes, con: duckdb.DuckDBPyConnection | None = None) -> None:
-        self._key = key
-        self._con = con if con is not None else duckdb.connect()
-        self._values: dict[str, pa.Array] = {}
-        self._pseudonyms: dict[str, pa.Array] = {}
+        del con  # hashing is done here; kept for callers that pass their connection
+        block = hashlib.sha256(key).digest() if len(key) > _BLOCK else key
+        block = block.ljust(_BLOCK, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
+        self._memos: dict[str, dict[str, str]] = {}
+        self._remembered = 0
+
+    def _hash(self, normalized: list[str]) -> list[str]:
+        inner, outer = self._inner, self._outer
+        found = []
+        for value in normalized:
+            h = inner.copy()
+            h.update(value.encode())
+            o = outer.copy()
+            o.update(h.digest())
+            found.append(o.hexdigest()[:PSEUDONYM_HEX_CHARS])
+        return found
 
     def _lookup(self, field: str, values: pa.Array) -> pa.Array:
-        known = self._values.get(field)
-        if known is None or len(known) > self._MAX_REMEMBERED:
-            known = pa.array([], pa.string())
-            self._pseudonyms[field] = pa.array([], pa.string())
-        where = pc.index_in(values, value_set=known)
-        missing = values.filter(pc.is_null(where))
-        if len(missing):
-            fresh = pseudonymize_many(self._con, self._key, field, missing)
-            known = pa.concat_arrays([known, missing])
-            self._pseudonyms[field] = pa.concat_arrays([self._pseudonyms[field], fresh])
-            where = pc.index_in(values, value_set=known)
-        self._values[field] = known
-        return pc.take(self._pseudonyms[field], where)
+        """The pseudonyms of ``values`` (distinct), normalized and hashed as `normalize` and
+        `pseudonymize_value` do, remembered by normalized value."""
+        if self._remembered > self._MAX_REMEMBERED:
+            self._memos.clear()
+            self._remembered = 0
+        normalized = normalize_many(field, values).to_pylist()
+        memo = self._memos.setdefault(_SQL_NORMALIZE.get(field, "as sent"), {})
+        get = memo.get
+        hashed = [get(v) for v in normalized]
+        missing = list({v for v, h in zip(normalized, hashed, strict=True) if h is None})
+        if missing:
+            memo.update(zip(missing, self._hash(missing), strict=True))
+            self._remembered += len(missing)
+            hashed = [memo[v] for v in normalized]
+        return pa.array(hashed, pa.string())
 
     def table(self, table: pa.Table) -> pa.Table:
         """``table`` with every personal-identifier column replaced by its pseudonyms."""
@@ -113,7 +144,11 @@ class Pseudonymizer:
             if field not in table.column_names:
                 continue
             index = table.schema.get_field_index(field)
-            encoded = pc.dictionary_encode(table.column(field)).combine_chunks()
+            column = table.column(field)
+            if column.null_count == len(column):
+                continue
+            encoded = pc.dictionary_encode(column)
+            encoded = encoded.chunk(0) if encoded.num_chunks == 1 else encoded.combine_chunks()
             hashed = self._lookup(field, encoded.dictionary.cast(pa.string()))
             table = table.set_column(
                 index, table.schema.field(index), pc.take(hashed, encoded.indices)

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
+from pentascore.events.fastcheck import fast_check
 from pentascore.events.schema import (
     COMMON_OPTIONAL,
     COMMON_REQUIRED,
@@ -466,12 +468,57 @@ class CheckedChunk:
         return len(set(self.rejects.column("row").to_pylist())) if self.rejects.num_rows else 0
 
 
-def check_chunk(con: duckdb.DuckDBPyConnection, chunk: pa.Table) -> CheckedChunk:
-    """Validate and convert one raw chunk held in memory; see the module docstring."""
+def check_chunk(
+    con: duckdb.DuckDBPyConnection, chunk: pa.Table, *, fast: bool = True
+) -> CheckedChunk:
+    """Validate and convert one raw chunk held in memory; see the module docstring.
+
+    With ``fast`` (the default), `pentascore.events.fastcheck` first passes the rows that are
+    certainly valid, in numpy and Arrow compute; only the others go through the query, which
+    decides them and explains each bad one. ``fast=False`` runs the query on every row."""
     if ROW not in chunk.column_names:
         raise ValueError(f"chunk must have a {ROW} column; got {chunk.column_names}.")
     if SOURCE not in chunk.column_names:
         chunk = chunk.add_column(0, SOURCE, pa.repeat(pa.scalar(0, pa.int32()), chunk.num_rows))
+    if fast and chunk.num_rows:
+        quick = _fast(chunk)
+        if quick is not None:
+            ok, converted = quick
+            if ok.all():
+                return CheckedChunk(valid=converted, rejects=REJECT_SCHEMA.empty_table())
+            rest = _check_chunk(con, chunk.filter(pa.array(~ok)))
+            if not ok.any():
+                return rest
+            valid = converted.filter(pa.array(ok))
+            if rest.valid.num_rows:
+                valid = _in_input_order(pa.concat_tables([valid, rest.valid]))
+            return CheckedChunk(valid=valid, rejects=rest.rejects)
+    return _check_chunk(con, chunk)
+
+
+def _fast(chunk: pa.Table) -> tuple[np.ndarray, pa.Table] | None:
+    """`fast_check` of each record batch of ``chunk`` (so its columns are never copied into
+    one), or None when some batch is left wholly to the query."""
+    batches = chunk.to_batches()
+    if len(batches) == 1:
+        return fast_check(chunk, META_COLUMNS, CHECKED_SCHEMA)
+    oks, tables = [], []
+    for batch in batches:
+        quick = fast_check(pa.Table.from_batches([batch]), META_COLUMNS, CHECKED_SCHEMA)
+        if quick is None:
+            return None
+        oks.append(quick[0])
+        tables.append(quick[1])
+    return np.concatenate(oks), pa.concat_tables(tables)
+
+
+def _in_input_order(table: pa.Table) -> pa.Table:
+    key = table.column(SOURCE).to_numpy().astype(np.int64) << 40
+    key |= table.column(ROW).to_numpy().astype(np.int64)
+    return table.take(pa.array(np.argsort(key, kind="stable")))
+
+
+def _check_chunk(con: duckdb.DuckDBPyConnection, chunk: pa.Table) -> CheckedChunk:
     # Columns are renamed by position before DuckDB sees them: it folds case, and "Amount"
     # must stay an unknown field instead of shadowing "amount".
     con.register("arrow_chunk", chunk.rename_columns([f"c{i}" for i in range(chunk.num_columns)]))
@@ -479,16 +526,6 @@ def check_chunk(con: duckdb.DuckDBPyConnection, chunk: pa.Table) -> CheckedChunk
         return _check(con, "SELECT * FROM arrow_chunk", chunk.schema, chunk.num_rows)
     finally:
         con.unregister("arrow_chunk")
-
-
-def check_relation(
-    con: duckdb.DuckDBPyConnection, select: str, schema: pa.Schema, rows: int
-) -> CheckedChunk:
-    """Validate and convert the ``rows`` rows a SQL ``select`` yields, whose columns are
-    ``schema`` (with ``_row`` and ``_source``). A file DuckDB can read itself is checked as it
-    is read, in parallel, without first becoming Python objects."""
-    renamed = ", ".join(f"{_q(name)} AS c{i}" for i, name in enumerate(schema.names))
-    return _check(con, f"SELECT {renamed} FROM ({select})", schema, rows)
 
 
 def _check(

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import secrets
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+import threading
+from collections.abc import Callable, Generator, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -25,12 +27,11 @@ from pentascore.events.readers import (
     DEFAULT_CHUNK_ROWS,
     STDIN,
     Format,
-    ParquetSlice,
     RawChunk,
     expand_paths,
     read_chunks,
 )
-from pentascore.events.validate import ROW, SOURCE, check_chunk, check_relation
+from pentascore.events.validate import ROW, SOURCE, check_chunk
 from pentascore.lake.store import ParquetLake
 
 log = logging.getLogger(__name__)
@@ -121,7 +122,7 @@ class _Coalescer:
     def flush(self) -> pa.Table | None:
         if not self.tables:
             return None
-        table = pa.concat_tables(self.tables).combine_chunks()
+        table = pa.concat_tables(self.tables)  # the checks join each column once
         self.tables, self.count = [], 0
         return table
 
@@ -145,7 +146,6 @@ def ingest_chunks(
     sources: list[str] = []
     rejects = _Rejects(rejects_dir / f"{batch_id}.jsonl", strict, sources)
     gathered = _Coalescer(chunk_rows)
-    files: ParquetSlice | None = None
     staged = 0
     try:
         with lake.batch(batch_id, clock.now()) as writer, duckdb.connect() as con:
@@ -164,17 +164,6 @@ def ingest_chunks(
                 staged += 1
                 log.info("staged chunk %d: %d rows", staged, table.num_rows)
 
-            def stage_files(part: ParquetSlice) -> None:
-                nonlocal staged
-                schema = pa.schema(
-                    [pa.field(ROW, pa.int64()), pa.field(SOURCE, pa.int32()), *part.schema]
-                )
-                checked = check_relation(con, part.select(), schema, part.rows)
-                rejects.add(checked.rejects)
-                writer.stage_rows(protect(checked.valid))
-                staged += 1
-                log.info("staged chunk %d: %d rows", staged, part.rows)
-
             for chunk in chunks:
                 if chunk.source not in sources:
                     sources.append(chunk.source)
@@ -187,23 +176,12 @@ def ingest_chunks(
                             pa.repeat(pa.scalar(index, pa.int32()), chunk.rejects.num_rows),
                         )
                     )
-                if chunk.parquet is not None:
-                    stage(gathered.flush())
-                    part = replace(chunk.parquet, sources=(index,))
-                    if files is not None and (
-                        files.schema != part.schema or files.rows + part.rows > chunk_rows
-                    ):
-                        stage_files(files)
-                        files = None
-                    files = part if files is None else files.join(part)
                 if chunk.table.num_rows:
                     sourced = chunk.table.add_column(
                         0, SOURCE, pa.repeat(pa.scalar(index, pa.int32()), chunk.table.num_rows)
                     )
                     stage(gathered.add(sourced))
             stage(gathered.flush())
-            if files is not None:
-                stage_files(files)
             log.info("committing batch %s", batch_id)
             result = writer.commit(sources, strict=strict)
             rejects.add(result.rejects)
@@ -234,20 +212,76 @@ def ingest_files(
     """Ingest files or folders of CSV, JSON lines or Parquet as one batch."""
     files = expand_paths(paths, fmt)
 
-    def chunks() -> Iterable[RawChunk]:
+    def chunks() -> Iterator[RawChunk]:
         with duckdb.connect() as con:
             for path, file_format in files:
                 yield from read_chunks(path, file_format, con, chunk_rows, progress)
 
-    return ingest_chunks(
-        chunks(),
-        lake=lake,
-        key=key,
-        rejects_dir=rejects_dir,
-        clock=clock,
-        strict=strict,
-        chunk_rows=chunk_rows,
-    )
+    ahead = read_ahead(chunks())
+    try:
+        return ingest_chunks(
+            ahead,
+            lake=lake,
+            key=key,
+            rejects_dir=rejects_dir,
+            clock=clock,
+            strict=strict,
+            chunk_rows=chunk_rows,
+        )
+    finally:
+        ahead.close()  # stops the reader at once, even when the batch failed
+
+
+_DONE = object()
+
+
+def read_ahead(chunks: Iterator[RawChunk], depth: int = 1) -> Generator[RawChunk, None, None]:
+    """The chunks of ``chunks``, read by a thread of their own up to ``depth`` chunks ahead.
+
+    The parsers (pyarrow's CSV, JSON and Parquet readers) let go of the interpreter while they
+    work, so reading the next chunk overlaps checking, hashing and staging this one. The order
+    of the chunks, and so every row number, is exactly that of ``chunks``; an error while
+    reading is raised here, where the chunk would have been; leaving early stops the reader.
+    """
+    handoff: queue.Queue[tuple[object, BaseException | None]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: object, error: BaseException | None = None) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put((item, error), timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                if not put(chunk):
+                    return
+            put(_DONE)
+        except BaseException as exc:  # handed to the consumer, raised there
+            put(_DONE, exc)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+
+    reader = threading.Thread(target=produce, name="ingest-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item, error = handoff.get()
+            if item is _DONE:
+                if error is not None:
+                    raise error
+                return
+            assert isinstance(item, RawChunk)
+            yield item
+    finally:
+        stop.set()
+        reader.join()
 
 
 def input_bytes(paths: list[Path], fmt: Format | None = None) -> int | None:

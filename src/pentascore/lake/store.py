@@ -41,6 +41,18 @@ from pentascore.core.errors import LakeError, StrictIngestError
 from pentascore.events.schema import FIELDS, LAKE_SCHEMA
 from pentascore.events.validate import REJECT_SCHEMA, ROW, SOURCE
 
+# Dictionary pages only for columns whose values repeat (users, accounts, choices, addresses):
+# trying them on unique ids, timestamps and amounts costs a hash of every value for nothing.
+_REPEATING = ("id", "string", "choice", "currency")
+_UNIQUE = ("event_id", "supersedes")
+_WRITE_OPTIONS: dict[str, Any] = {
+    "compression": "zstd",
+    "row_group_size": 122_880,
+    "use_dictionary": [
+        *(f.name for f in FIELDS if f.kind in _REPEATING and f.name not in _UNIQUE),
+        "batch_id",
+    ],
+}
 _BATCH_DIR = re.compile(r"^batch-(\d{6,})-([A-Za-z0-9-]+)$")
 
 
@@ -244,7 +256,8 @@ class BatchWriter:
             pa.repeat(pa.scalar(self.ingested_at, LAKE_SCHEMA.field("ingested_at").type), n),
         )
         name = f"part-{len(self.parts):05d}.parquet"
-        ids = table.column("event_id").combine_chunks()
+        column = table.column("event_id")
+        ids = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
         self._ids.append(
             pa.table(
                 {
@@ -269,7 +282,7 @@ class BatchWriter:
         self._pending = self._writer.submit(self._write, name, events.cast(LAKE_SCHEMA))
 
     def _write(self, name: str, events: pa.Table) -> None:
-        pq.write_table(events, self.ready / name, compression="zstd", row_group_size=122_880)
+        pq.write_table(events, self.ready / name, **_WRITE_OPTIONS)
 
     def _ranges(self) -> list[tuple[str, str]]:
         """The (min, max) event id of each staged part that has rows."""
@@ -494,7 +507,7 @@ class BatchWriter:
             keep[positions] = False
             if keep.any():
                 kept = table.filter(pa.array(keep))
-                pq.write_table(kept, path, compression="zstd", row_group_size=122_880)
+                pq.write_table(kept, path, **_WRITE_OPTIONS)
             else:
                 path.unlink()
 
