@@ -536,7 +536,7 @@ def versions() -> str:
     from importlib.metadata import version
 
     names = ["fastapi", "starlette", "uvicorn", "uvloop", "httptools", "pydantic", "SQLAlchemy"]
-    return ", ".join(f"{n} {version(n)}" for n in [*names, "psycopg"])
+    return ", ".join(f"{n} {version(n)}" for n in [*names, "psycopg", "asyncpg"])
 
 
 def main() -> None:
