@@ -463,10 +463,6 @@ class CheckedChunk:
     valid: pa.Table
     rejects: pa.Table
 
-    @property
-    def rejected_rows(self) -> int:
-        return len(set(self.rejects.column("row").to_pylist())) if self.rejects.num_rows else 0
-
 
 def check_chunk(
     con: duckdb.DuckDBPyConnection, chunk: pa.Table, *, fast: bool = True
