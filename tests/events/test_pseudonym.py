@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import duckdb
 import pyarrow as pa
 from hypothesis import given, settings
@@ -71,3 +73,43 @@ def test_the_memo_of_a_pseudonymizer_gives_the_service_hash_of_every_field(
         for field in PII_FIELDS:
             expected = [pseudonymize_value(key, field, v) for v in values]
             assert out.column(field).to_pylist() == expected, field
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    chunks=st.lists(
+        st.lists(
+            st.sampled_from(["U1", "u1", "U2", " a  B ", "a b", "A\tb", "+86 1", "+861", "x"]),
+            min_size=1,
+            max_size=8,
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_values_seen_in_earlier_chunks_keep_their_pseudonyms(chunks: list[list[str]]) -> None:
+    """Chunk after chunk, values come from the last chunk's, from the memory, or are hashed
+    (here, or by DuckDB): every way gives the service's hash."""
+    for con in (None, CON):
+        pseudonyms = Pseudonymizer(KEY)
+        for values in chunks:
+            table = pa.table({field: pa.array(values, pa.string()) for field in PII_FIELDS})
+            out = pseudonyms.table(table, con)
+            for field in PII_FIELDS:
+                expected = [pseudonymize_value(KEY, field, v) for v in values]
+                assert out.column(field).to_pylist() == expected, field
+
+
+def test_a_pseudonymizer_is_shared_by_threads() -> None:
+    pseudonyms = Pseudonymizer(KEY)
+    pseudonyms._MAX_REMEMBERED = 50  # starts again now and then, while others look up
+    tables = [
+        pa.table({f: pa.array([f"V{(i * 7 + j) % 90}" for j in range(40)]) for f in PII_FIELDS})
+        for i in range(30)
+    ]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(pseudonyms.table, tables))
+    for table, out in zip(tables, results, strict=True):
+        for field in PII_FIELDS:
+            expected = [pseudonymize_value(KEY, field, v) for v in table.column(field).to_pylist()]
+            assert out.column(field).to_pylist() == expected

@@ -21,7 +21,7 @@ from pentascore.events import readers
 from pentascore.events.readers import RawChunk
 from pentascore.lake import ParquetLake
 from pentascore.lake.ingest import read_ahead
-from tests.lake.test_ingest import events, run, write_jsonl
+from tests.lake.test_ingest import events, run, write_csv, write_jsonl
 
 Row = dict[str, Any]
 
@@ -221,3 +221,54 @@ def test_parquet_rows_are_numbered_across_batches_of_a_file(
     report = run(lake, clock, tmp_path, path, chunk_rows=10)
     assert _rejects(report) == [(43, "currency")]
     assert report.accepted == 49
+
+
+def _bad_rows(rows: list[Row], lines: list[int]) -> None:
+    for line in lines:
+        rows[line - 1]["event_id"] = "bad id!"  # every type carries an event id
+
+
+@pytest.mark.parametrize("chunk_rows", [3, 8, 1000])
+def test_chunks_checked_in_parallel_are_staged_and_reported_in_input_order(
+    chunk_rows: int, lake: ParquetLake, clock: FixedClock, tmp_path: Path
+) -> None:
+    rows = events(120)
+    bad = [5, 6, 31, 58, 59, 60, 117]
+    _bad_rows(rows, bad)
+    report = run(
+        lake, clock, tmp_path, write_jsonl(tmp_path / "a.jsonl", rows), chunk_rows=chunk_rows
+    )
+    assert _rejects(report) == [(line, "event_id") for line in bad]
+    assert report.accepted == 120 - len(bad)
+    stored = lake.read().column("event_id").to_pylist()
+    assert stored == [r["event_id"] for i, r in enumerate(rows, 1) if i not in bad]
+
+
+@pytest.mark.parametrize("chunk_rows", [3, 8, 1000])
+def test_strict_reports_the_first_bad_row_of_chunks_checked_in_parallel(
+    chunk_rows: int, lake: ParquetLake, clock: FixedClock, tmp_path: Path
+) -> None:
+    rows = events(120)
+    _bad_rows(rows, [31, 58, 117])
+    path = write_jsonl(tmp_path / "a.jsonl", rows)
+    with pytest.raises(StrictIngestError, match="row 31"):
+        run(lake, clock, tmp_path, path, chunk_rows=chunk_rows, strict=True)
+    assert lake.files() == []
+    assert not any(t.name.startswith("ingest-") for t in threading.enumerate())
+
+
+def test_csv_rows_keep_their_numbers_across_parallel_blocks(
+    lake: ParquetLake, clock: FixedClock, tmp_path: Path
+) -> None:
+    rows = events(3000)  # more than one block of 64 kB
+    _bad_rows(rows, [2, 1500, 2999])
+    path = write_csv(tmp_path / "a.csv", rows)
+    lines = path.read_text().splitlines(keepends=True)
+    lines.insert(1000, "\n")  # a blank line: line 1001, skipped
+    lines.insert(2000, "a,b\n")  # too few cells: line 2001
+    path.write_text("".join(lines))
+    report = run(lake, clock, tmp_path, path, chunk_rows=100)
+    # Data lines are shifted by one after the blank line and again after the short row.
+    expected = [(3, "event_id"), (1502, "event_id"), (2001, "*"), (3002, "event_id")]
+    assert sorted(_rejects(report)) == expected
+    assert report.accepted == 3000 - 3

@@ -7,12 +7,15 @@ goes to a rejects file (JSON lines: source, row, field, reason, event_id) under 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
 import secrets
 import threading
+from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -127,6 +130,85 @@ class _Coalescer:
         return table
 
 
+@dataclass(frozen=True)
+class _Checked:
+    valid: pa.Table  # checked rows, identifiers pseudonymized
+    rejects: pa.Table
+    rows: int  # rows of the raw chunk
+
+
+class _Workers:
+    """Checks, pseudonymizes and stages chunks on two threads, staging them in input order.
+
+    Nearly all of the work is in numpy, Arrow compute, DuckDB and hashlib, which let go of the
+    interpreter, so two chunks are checked at once on two cores. Each thread has a cursor of its
+    own on ``con``; the pseudonymizer's memory is shared. A chunk is staged (``stage``) by its
+    thread as soon as it and every chunk before it are done; a chunk whose predecessor failed is
+    not staged. The first failure is raised to the caller, by `submit` or `drain`.
+    """
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        key: bytes | None,
+        stage: Callable[[_Checked], None],
+        threads: int = 2,
+    ) -> None:
+        self._con = con
+        self._stage = stage
+        self._pseudonyms = Pseudonymizer(key) if key is not None else None
+        self._threads = threads
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="ingest-check")
+        self._pending: deque[Future[None]] = deque()
+        self._local = threading.local()
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> _Workers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for future in self._pending:
+            future.cancel()
+        self._pool.shutdown(wait=True)
+        for cursor in self._cursors:
+            cursor.close()
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        cursor: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
+        if cursor is None:
+            with self._lock:
+                cursor = self._con.cursor()
+                self._cursors.append(cursor)
+            self._local.cursor = cursor
+        return cursor
+
+    def _run(self, table: pa.Table, previous: Future[None] | None) -> None:
+        cursor = self._cursor()
+        checked = check_chunk(cursor, table)
+        valid = checked.valid
+        if self._pseudonyms is not None:
+            valid = self._pseudonyms.table(valid, cursor)
+        if previous is not None:
+            previous.result()  # staged in input order; raises if the chunk before failed
+        self._stage(_Checked(valid, checked.rejects, table.num_rows))
+
+    def submit(self, table: pa.Table | None) -> None:
+        """Start on ``table`` (if any), raising the first failure of the chunks done so far;
+        waits while more than one chunk per thread is under way."""
+        if table is None:
+            return
+        previous = self._pending[-1] if self._pending else None
+        self._pending.append(self._pool.submit(self._run, table, previous))
+        while self._pending and (len(self._pending) > self._threads or self._pending[0].done()):
+            self._pending.popleft().result()
+
+    def drain(self) -> None:
+        """Wait for every chunk started, raising the first failure."""
+        while self._pending:
+            self._pending.popleft().result()
+
+
 def ingest_chunks(
     chunks: Iterable[RawChunk],
     *,
@@ -148,27 +230,29 @@ def ingest_chunks(
     gathered = _Coalescer(chunk_rows)
     staged = 0
     try:
-        with lake.batch(batch_id, clock.now()) as writer, duckdb.connect() as con:
-            pseudonyms = Pseudonymizer(key, con) if key is not None else None
+        with (
+            lake.batch(batch_id, clock.now()) as writer,
+            duckdb.connect() as con,
+            contextlib.ExitStack() as stack,
+        ):
 
-            def protect(table: pa.Table) -> pa.Table:
-                return pseudonyms.table(table) if pseudonyms is not None else table
-
-            def stage(table: pa.Table | None) -> None:
+            def stage_checked(checked: _Checked) -> None:
                 nonlocal staged
-                if table is None:
-                    return
-                checked = check_chunk(con, table)
                 rejects.add(checked.rejects)
-                writer.stage_rows(protect(checked.valid))
+                writer.stage_rows(checked.valid)
                 staged += 1
-                log.info("staged chunk %d: %d rows", staged, table.num_rows)
+                log.info("staged chunk %d: %d rows", staged, checked.rows)
+
+            workers = stack.enter_context(_Workers(con, key, stage_checked))
+            stage = workers.submit
 
             for chunk in chunks:
                 if chunk.source not in sources:
                     sources.append(chunk.source)
                 index = sources.index(chunk.source)
                 if chunk.rejects is not None:
+                    # In order: every reject of an earlier chunk is reported first.
+                    workers.drain()
                     rejects.add(
                         chunk.rejects.set_column(
                             0,
@@ -182,6 +266,7 @@ def ingest_chunks(
                     )
                     stage(gathered.add(sourced))
             stage(gathered.flush())
+            workers.drain()
             log.info("committing batch %s", batch_id)
             result = writer.commit(sources, strict=strict)
             rejects.add(result.rejects)

@@ -282,7 +282,12 @@ class BatchWriter:
         self._pending = self._writer.submit(self._write, name, events.cast(LAKE_SCHEMA))
 
     def _write(self, name: str, events: pa.Table) -> None:
-        pq.write_table(events, self.ready / name, **_WRITE_OPTIONS)
+        path = self.ready / name
+        pq.write_table(events, path, **_WRITE_OPTIONS)
+        # Flushed now, while the next chunks are checked, so that the commit's own flush (the
+        # one atomicity relies on) finds little left to write.
+        with path.open("rb") as fh:
+            os.fsync(fh.fileno())
 
     def _ranges(self) -> list[tuple[str, str]]:
         """The (min, max) event id of each staged part that has rows."""
