@@ -27,6 +27,7 @@ from pentascore.service.db import Base, Database, Inquiry
 from tests.service.conftest import ScoredHome, World, make_world
 
 PURPOSES = ("hotel", "bike")
+LIFECYCLE = ("pending", "active", "declined", "revoked", "expired")
 
 
 @dataclass
@@ -41,6 +42,8 @@ class Consent:
     requested_at: datetime
     status: str = "pending"
     expires_at: datetime | None = None
+    decided_at: datetime | None = None
+    revoked_at: datetime | None = None
 
     def effective(self, now: datetime) -> str:
         if self.status == "active" and self.expires_at is not None and now >= self.expires_at:
@@ -48,6 +51,16 @@ class Consent:
         if self.status == "pending" and now >= self.requested_at + timedelta(days=30):
             return "expired"
         return self.status
+
+    def last_change(self, now: datetime) -> tuple[datetime, int]:
+        """When it last changed (an expiry when its time ran out), and, for changes at the
+        same moment, how late its state comes in the lifecycle."""
+        state = self.effective(now)
+        if state == "expired":
+            at = self.expires_at or self.requested_at + timedelta(days=30)
+        else:
+            at = self.revoked_at or self.decided_at or self.requested_at
+        return at, LIFECYCLE.index(state)
 
 
 def _empty(database: Database) -> None:
@@ -108,6 +121,10 @@ class ConsentMachine(RuleBasedStateMachine):
         if consent.effective(self.now) == expected_from:
             assert response.status_code == 200, response.text
             consent.status = to
+            if to == "revoked":
+                consent.revoked_at = self.now
+            else:
+                consent.decided_at = self.now
             if to == "active":
                 consent.expires_at = self.now + timedelta(days=consent.days)
         else:
@@ -151,19 +168,23 @@ class ConsentMachine(RuleBasedStateMachine):
             f"/v1/scores/{user_id}", params={"purpose": purpose}, headers=self.partners[partner]
         )
         self.reads += 1
-        allowed = any(
-            c.partner == partner
-            and c.user == user_id
-            and c.purpose == purpose
-            and c.effective(self.now) == "active"
+        matching = [
+            c
             for c in self.model.values()
-        )
-        if allowed:
+            if c.partner == partner and c.user == user_id and c.purpose == purpose
+        ]
+        if any(c.effective(self.now) == "active" for c in matching):
             assert response.status_code == 200, response.text
             assert 350 <= response.json()["score"] <= 950
         else:
             assert response.status_code == 403, response.text
             assert "score" not in response.json()
+            # The refusal is explained by the authorization that changed last.
+            last = max(matching, key=lambda c: c.last_change(self.now), default=None)
+            reason = (
+                "no_authorization" if last is None else f"authorization_{last.effective(self.now)}"
+            )
+            assert response.json()["error"] == reason
         with self.w.database.session() as session:
             recorded = session.scalar(sa.select(sa.func.count()).select_from(Inquiry))
         assert recorded == self.reads

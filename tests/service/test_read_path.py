@@ -20,7 +20,8 @@ from starlette.types import Scope
 from pentascore.events.pseudonym import pseudonymize_value
 from pentascore.features.duckdb_engine import DuckDBEngine
 from pentascore.service.app import create_app
-from pentascore.service.db import Database, Inquiry, Partner
+from pentascore.service.credentials import new_id
+from pentascore.service.db import Authorization, Database, Inquiry, Partner
 from pentascore.service.fast_read import FastReads
 from pentascore.service.identities import add_partner
 from pentascore.service.reads import ALLOWED, PartnerCache, Read, ReadJob, ReadQueue
@@ -111,6 +112,55 @@ def test_revocation_and_expiry_refuse_the_very_next_read(world: World) -> None:
         "authorization_revoked",
         ALLOWED,
         "authorization_expired",
+    ]
+
+
+@pytest.mark.parametrize("path", ["own connection", "engine"])
+def test_a_refusal_is_explained_by_the_latest_change_to_the_microsecond(
+    world: World, path: str
+) -> None:
+    """A request nobody answered lapses 30 days after it was asked; that expiry is its
+    change. Of the partner's authorizations for the person and purpose, the one that changed
+    last explains the refusal, to the microsecond, and at the same moment the later state
+    of the lifecycle (expired after declined)."""
+    w = world
+    asked = NOW - timedelta(days=40, microseconds=-123_457)
+    lapsed = asked + timedelta(days=30)
+    declined_at = {
+        "after": lapsed + timedelta(microseconds=1),
+        "before": lapsed - timedelta(microseconds=1),
+        "same": lapsed,
+    }
+    users = dict(zip(declined_at, w.home.users[40:43], strict=True))
+    refs = {case: pseudonymize_value(KEY, "user_id", u) for case, u in users.items()}
+    with w.database.session() as session:
+        for case, ref in refs.items():
+            common = {"partner_id": w.hotel_id, "user_ref": ref, "purpose": "hotel"}
+            common |= {"scope": "score", "days": 30, "requested_at": asked}
+            session.add(Authorization(id=new_id("auth_"), status="pending", **common))
+            session.add(
+                Authorization(
+                    id=new_id("auth_"), status="declined", decided_at=declined_at[case], **common
+                )
+            )
+    jobs = [ReadJob(w.hotel_id, refs[case], "hotel", NOW) for case in declined_at]
+    queue = ReadQueue()
+
+    async def together() -> list[Read | None]:
+        return list(await asyncio.gather(*(queue.read(w.database, job) for job in jobs)))
+
+    if path == "engine":
+        results = queue.run(w.database, jobs)
+    else:
+        on_engine = _count_engine_batches(queue)
+        results = list(asyncio.run(together()))
+        assert on_engine == []
+    queue.close()
+    outcomes = [r.outcome if isinstance(r, Read) else r for r in results]
+    assert outcomes == [
+        "authorization_declined",  # declined a microsecond after the request lapsed
+        "authorization_expired",  # lapsed a microsecond after it was declined
+        "authorization_expired",  # both at once: expired comes later in the lifecycle
     ]
 
 

@@ -3,25 +3,27 @@ person and purpose, and recorded, allowed or refused, in the transaction that re
 
 This is the service's hot path (docs/benchmarks.md, "Score service (issue 5)"), so:
 
-- one query returns the partner's authorizations for that person and purpose together with
-  the person's latest score, joined only to an authorization whose row says active; whether
-  one is in force is decided here, by `effective_status`, at the moment of the read, and the
-  score is returned only then. Authorizations and scores are never cached: a revocation
-  refuses the next read.
-- one insert records the attempt, in the same transaction (on SQLite the transaction takes
-  the write lock before the query, so nothing changes between the check and the record).
-- the two statements are SQLAlchemy's, compiled once for the database's dialect and run on
-  the driver's own connection with SQLAlchemy's own type conversions (`_Prepared`): the same
+- the decision is SQL (`_decided`): one query finds the partner's authorizations for that
+  person and purpose, takes the one that decides (one in force, else the latest change, to
+  explain the refusal), says the outcome, and joins the person's latest score only to an
+  authorization in force. Whether one is in force is decided by the database at the moment
+  of the read, with the rules of `authorizations.effective_status`. Authorizations and
+  scores are never cached: a revocation refuses the next read.
+- the attempt is recorded in the same transaction: on PostgreSQL by the same statement (a
+  data-modifying CTE), so a whole batch of reads is one round trip and one transaction; on
+  SQLite by an insert after the query, in a transaction that took the write lock before it.
+- the statements are SQLAlchemy's, compiled once for the database's dialect and run on the
+  driver's own connection with SQLAlchemy's own type conversions (`_Prepared`): the same
   SQL and values, without the per-execution bookkeeping that was most of a read's time.
 - reads that arrive while a transaction of reads is running wait and go together in the next
   one (`ReadQueue`: one commit for several reads).
 - the queue keeps connections of its own, outside SQLAlchemy's pool (no checkout, no ping,
   no begin per batch): on SQLite the driver's, used on the event loop, whose WAL
   checkpoints run in a thread of their own; on PostgreSQL asyncpg connections on the event
-  loop, one per batch in flight (several batches overlap their waits for the disk),
-  each batch one query and one insert over arrays, whatever its size. Whatever goes wrong
-  there (a write lock held elsewhere, a failed statement, a lost connection) sends the
-  batch to the engine in a worker thread, where each read is retried alone.
+  loop, one per batch in flight (several batches overlap their waits for the disk).
+  Whatever goes wrong there (a write lock held elsewhere, a failed statement, a lost
+  connection) sends the batch to the engine in a worker thread, where each read is retried
+  alone.
 - the partner behind an API key is remembered for `PARTNER_TTL` seconds (`PartnerCache`).
 """
 
@@ -40,19 +42,27 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from starlette.concurrency import run_in_threadpool
 
 from pentascore.core.types import Dimension
-from pentascore.service.authorizations import PENDING_DAYS, Scope, Status, effective_status
-from pentascore.service.db import Authorization, Database, Inquiry, Partner, PublishedScore
+from pentascore.service.authorizations import PENDING_DAYS, Scope, Status
+from pentascore.service.db import (
+    Authorization,
+    Database,
+    Inquiry,
+    Partner,
+    PublishedScore,
+    UTCDateTime,
+)
 
 log = logging.getLogger(__name__)
 
 ALLOWED = "allowed"
 RATE_LIMITED = "rate_limited"
+NO_AUTHORIZATION = "no_authorization"
 _REFUSAL = {
-    None: "no_authorization",
     Status.PENDING: "authorization_pending",
     Status.DECLINED: "authorization_declined",
     Status.REVOKED: "authorization_revoked",
@@ -63,14 +73,26 @@ PARTNER_TTL = 5.0  # seconds a partner found by its key is remembered
 POSTGRES_LANES = 4  # PostgreSQL: batches of reads in flight at once, per process
 CHECKPOINT_SECONDS = 1.0  # SQLite: a WAL checkpoint (in a thread) after this long of reads
 
-_AUTHORIZATION_COLUMNS = (
-    Authorization.id,
-    Authorization.scope,
-    Authorization.status,
-    Authorization.requested_at,
-    Authorization.decided_at,
-    Authorization.expires_at,
-    Authorization.revoked_at,
+# An authorization's states in the order of its lifecycle: of two that changed at the same
+# moment, the later state explains a refusal.
+_LIFECYCLE = [Status.PENDING, Status.ACTIVE, Status.DECLINED, Status.REVOKED, Status.EXPIRED]
+# What a read is given: the partner, person and purpose, the moment of the read, the moment
+# before which a request nobody answered has lapsed, and whether the rate limit refused it.
+_REQUEST: dict[str, sa.types.TypeEngine[Any]] = {
+    "partner_id": sa.String(),
+    "user_ref": sa.String(),
+    "purpose": sa.String(),
+    "now": UTCDateTime(),
+    "lapsed": UTCDateTime(),
+    "throttled": sa.Boolean(),
+}
+_SCORE_COLUMNS = (
+    PublishedScore.score,
+    PublishedScore.band,
+    PublishedScore.as_of,
+    PublishedScore.model,
+    *(getattr(PublishedScore, d.value) for d in Dimension),
+    *(getattr(PublishedScore, f"{d.value}_radar") for d in Dimension),
 )
 _RECORDED = (
     "at",
@@ -86,51 +108,143 @@ _RECORDED = (
 )
 
 
-def _authorizations_and_score(
-    request: sa.FromClause | None,
-    partner_id: sa.ColumnElement[str],
-    user_ref: sa.ColumnElement[str],
-    purpose: sa.ColumnElement[str],
-) -> sa.Select[Any]:
-    """Every authorization of the partner for the person and purpose and, beside one whose
-    row says active, the person's latest score (the latest as-of date, then the latest
-    published); of one read (bound values), or of each ``request`` row (its columns)."""
-    latest = (
+class _days_after(sa.sql.functions.FunctionElement[datetime]):
+    """``at`` plus a whole number of days, on the database (SQLite keeps datetimes as text in
+    SQLAlchemy's format, ``YYYY-MM-DD HH:MM:SS.ffffff``, so that is what it makes)."""
+
+    type = UTCDateTime()
+    inherit_cache = True
+    name = "days_after"
+
+
+@compiles(_days_after, "postgresql")
+def _days_after_postgresql(element: _days_after, compiler: SQLCompiler, **kw: Any) -> str:
+    at, days = (compiler.process(c, **kw) for c in element.clauses)
+    return f"({at} + make_interval(days => {days}))"
+
+
+@compiles(_days_after, "sqlite")
+def _days_after_sqlite(element: _days_after, compiler: SQLCompiler, **kw: Any) -> str:
+    at, days = (compiler.process(c, **kw) for c in element.clauses)
+    return f"(strftime('%Y-%m-%d %H:%M:%S', {at}, '+{days} days') || substr({at}, 20))"
+
+
+def _constant(value: str | int) -> sa.ColumnElement[Any]:
+    """One of the code's own constants (a state, an outcome, a number of days), written into
+    the SQL rather than bound again on every read."""
+    if isinstance(value, int):
+        return sa.literal_column(str(value), sa.Integer())
+    return sa.literal_column("'" + str(value).replace("'", "''") + "'", sa.String())
+
+
+def _decided(request: sa.CTE, latest_of: sa.ColumnElement[str] | None) -> sa.Select[Any]:
+    """Each ``request`` row's decision: ``ord``, the moment, partner, person and purpose, the
+    deciding authorization's id and scope, the ``outcome``, and the score's columns (only
+    when it is allowed). The person's latest score is the latest as-of date, then the latest
+    published, of ``latest_of`` (a single read's bound person) or else of each row's person
+    (a lateral join, for a batch).
+
+    The deciding authorization is one in force (the widest scope, then the longest-lived),
+    else the one that changed last, whose state explains the refusal (ties: the later state
+    of the lifecycle). In force is `authorizations.effective_status`'s rule: active and not
+    run out, pending and not lapsed, else expired."""
+    r, a, k = request.c, Authorization, _constant
+    a_expired = sa.or_(
+        sa.and_(a.status == k(Status.ACTIVE), a.expires_at <= r.now),
+        sa.and_(a.status == k(Status.PENDING), a.requested_at <= r.lapsed),
+    )
+    found = (
         sa.select(
-            PublishedScore.score,
-            PublishedScore.band,
-            PublishedScore.as_of,
-            PublishedScore.model,
-            *(getattr(PublishedScore, d.value) for d in Dimension),
-            *(getattr(PublishedScore, f"{d.value}_radar") for d in Dimension),
+            r.ord,
+            a.id,
+            a.scope,
+            a.requested_at,
+            a.decided_at,
+            a.expires_at,
+            a.revoked_at,
+            sa.case((a_expired, k(Status.EXPIRED)), else_=a.status).label("effective"),
         )
-        .where(PublishedScore.user_ref == user_ref, PublishedScore.withdrawn_at.is_(None))
-        .order_by(PublishedScore.as_of.desc(), PublishedScore.published_at.desc())
-        .limit(1)
-    )
-    matching = sa.and_(
-        Authorization.partner_id == partner_id,
-        Authorization.user_ref == user_ref,
-        Authorization.purpose == purpose,
-    )
-    if request is None:
-        one = latest.subquery("latest")
-        return (
-            sa.select(*_AUTHORIZATION_COLUMNS, *one.c)
-            .select_from(Authorization)
-            .outerjoin(one, Authorization.status == Status.ACTIVE.value)
-            .where(matching)
-        )
-    each = latest.lateral("latest")
-    return (
-        sa.select(*_AUTHORIZATION_COLUMNS, *each.c, request.c.ord)
         .select_from(request)
-        .join(Authorization, matching)
-        .outerjoin(each, Authorization.status == Status.ACTIVE.value)
+        .join(
+            a,
+            sa.and_(
+                a.partner_id == r.partner_id,
+                a.user_ref == r.user_ref,
+                a.purpose == r.purpose,
+                sa.not_(r.throttled),
+            ),
+        )
+        .subquery("found")
+    )
+    f = found.c
+    active = f.effective == k(Status.ACTIVE)
+    changed = sa.case(
+        (
+            f.effective == k(Status.EXPIRED),
+            sa.func.coalesce(f.expires_at, _days_after(f.requested_at, k(PENDING_DAYS))),
+        ),
+        else_=sa.func.coalesce(f.revoked_at, f.decided_at, f.requested_at),
+    )
+    deciding_first = [
+        active.desc(),
+        sa.case((active, f.scope == k(Scope.SCORE_AND_DIMENSIONS))).desc(),
+        sa.case((active, f.expires_at)).desc(),
+        changed.desc(),
+        sa.case(*((f.effective == k(s), k(i)) for i, s in enumerate(_LIFECYCLE))).desc(),
+    ]
+    candidate = sa.select(
+        f.ord,
+        f.id,
+        f.scope,
+        f.effective,
+        sa.func.row_number().over(partition_by=f.ord, order_by=deciding_first).label("rank"),
+    ).subquery("candidate")
+    latest = (
+        sa.select(*_SCORE_COLUMNS)
+        .where(
+            PublishedScore.user_ref == (r.user_ref if latest_of is None else latest_of),
+            PublishedScore.withdrawn_at.is_(None),
+        )
+        .order_by(PublishedScore.as_of.desc(), PublishedScore.published_at.desc())
+        .limit(k(1))
+    )
+    score = latest.subquery("latest") if latest_of is not None else latest.lateral("latest")
+    c = candidate.c
+    in_force = c.effective == k(Status.ACTIVE)
+    outcome = sa.case(
+        (r.throttled, k(RATE_LIMITED)),
+        (c.id.is_(None), k(NO_AUTHORIZATION)),
+        (in_force, sa.case((score.c.score.is_(None), k(NO_SCORE)), else_=k(ALLOWED))),
+        *((c.effective == k(s), k(why)) for s, why in _REFUSAL.items()),
+    )
+    return (
+        sa.select(
+            r.ord,
+            r.now.label("at"),
+            r.partner_id,
+            r.user_ref,
+            r.purpose,
+            c.id.label("authorization_id"),
+            c.scope,
+            outcome.label("outcome"),
+            *score.c,
+        )
+        .select_from(request)
+        .outerjoin(candidate, sa.and_(c.ord == r.ord, c.rank == k(1)))
+        .outerjoin(score, in_force)
     )
 
 
-def _unnest(name: str, columns: dict[str, sa.types.TypeEngine[Any]]) -> sa.TableValuedAlias:
+# One read, from bound values (SQLite, and any database through the engine).
+_ONE = sa.select(
+    *(sa.bindparam(name, type_=t).label(name) for name, t in _REQUEST.items()),
+    sa.literal_column("1").label("ord"),
+).cte("request")
+_DECIDED = _decided(_ONE, sa.bindparam("user_ref", type_=sa.String()))
+_RECORD = sa.insert(Inquiry).values({c: sa.bindparam(c) for c in _RECORDED})
+
+
+def _unnest(name: str, columns: Mapping[str, sa.types.TypeEngine[Any]]) -> sa.TableValuedAlias:
     """A PostgreSQL table from one array parameter per column, numbered from 1 (``ord``)."""
     arrays = (sa.bindparam(c, type_=postgresql.ARRAY(t)) for c, t in columns.items())
     return (
@@ -138,40 +252,32 @@ def _unnest(name: str, columns: dict[str, sa.types.TypeEngine[Any]]) -> sa.Table
     )
 
 
-# One read: on SQLite, and on the engine's connection.
-_AUTHORIZATIONS_AND_SCORE = _authorizations_and_score(
-    None, sa.bindparam("partner_id"), sa.bindparam("user_ref"), sa.bindparam("purpose")
-)
-_RECORD = sa.insert(Inquiry).values({c: sa.bindparam(c) for c in _RECORDED})
-
-# A whole batch in one statement each, from arrays (PostgreSQL's own connections).
-_REQUEST = _unnest("request", {c: sa.String() for c in ("partner_id", "user_ref", "purpose")})
-_EACH_AUTHORIZATIONS_AND_SCORE = _authorizations_and_score(
-    _REQUEST, _REQUEST.c.partner_id, _REQUEST.c.user_ref, _REQUEST.c.purpose
-)
-_RECORDS = _unnest("record", {c: Inquiry.__table__.c[c].type for c in _RECORDED})
-# Rows are inserted in the order of ``ord``, so the sequence gives them increasing ids in that
-# order, however the rows come back (SQLAlchemy's "insertmanyvalues" relies on the same).
-_EACH_RECORD = (
-    sa.insert(Inquiry)
-    .from_select(_RECORDED, sa.select(*(_RECORDS.c[c] for c in _RECORDED)).order_by(_RECORDS.c.ord))
-    .returning(Inquiry.id)
-)
-_SCORE_AT = len(_AUTHORIZATION_COLUMNS)
-_DIMENSIONS = [d.value for d in Dimension]
-
-
-@dataclass(frozen=True, slots=True)
-class _Authorization:
-    """The columns of an authorization a read looks at."""
-
-    id: str
-    scope: str
-    status: str
-    requested_at: datetime
-    decided_at: datetime | None
-    expires_at: datetime | None
-    revoked_at: datetime | None
+def _decided_and_recorded() -> sa.Select[Any]:
+    """A whole batch of reads in one PostgreSQL statement, from one array per request column:
+    each read's decision and the id of its query record, inserted by the same statement."""
+    decided = _decided(sa.select(_unnest("given", _REQUEST)).cte("request"), None).cte("decided")
+    # Rows are inserted in the order of ``ord``, so the sequence gives them increasing ids in
+    # that order (SQLAlchemy's "insertmanyvalues" relies on the same); the n-th id is the
+    # n-th read's.
+    recorded = (
+        sa.insert(Inquiry)
+        .from_select(
+            _RECORDED,
+            sa.select(*(decided.c[c] for c in _RECORDED if c != "exported"), sa.false()).order_by(
+                decided.c.ord
+            ),
+        )
+        .returning(Inquiry.id)
+        .cte("recorded")
+    )
+    ids = sa.select(
+        recorded.c.id, sa.func.row_number().over(order_by=recorded.c.id).label("ord")
+    ).subquery("ids")
+    return (
+        sa.select(*(c for c in decided.c), ids.c.id.label("inquiry_id"))
+        .join(ids, ids.c.ord == decided.c.ord)
+        .order_by(decided.c.ord)
+    )
 
 
 @dataclass(frozen=True)
@@ -256,87 +362,58 @@ class _Prepared:
         return self.convert(cursor.fetchall())
 
 
+_DIMENSIONS = [d.value for d in Dimension]
+_COLUMN = {c.name: i for i, c in enumerate(_DECIDED.selected_columns)}
+_SCORE_AT = _COLUMN["score"]
+
+
 class _Statements:
-    """The read path's statements for one database, and a batch of reads with them: first
-    every query, then every record (reads do not change what the queries see)."""
+    """The read path's statements for one database, one read at a time on a DB-API
+    connection, in the caller's transaction: the decision, then the record."""
 
     def __init__(self, dialect: sa.Dialect) -> None:
         self.sqlite = dialect.name == "sqlite"
-        # On PostgreSQL the queue's own connections are asyncpg's (`_EachStatements`).
+        # On PostgreSQL the queue's own connections are asyncpg's (`_BatchStatement`).
         self.postgres = dialect.name == "postgresql"
-        # psycopg sends a batch's statements together, one round trip for all of them.
-        self.psycopg = self.postgres and dialect.driver == "psycopg"
-        self.query = _Prepared(_AUTHORIZATIONS_AND_SCORE, dialect)
+        self.decided = _Prepared(_DECIDED, dialect)
         self.returning = bool(dialect.insert_returning)
         self.record = _Prepared(
             _RECORD.returning(Inquiry.id) if self.returning else _RECORD, dialect
         )
 
     def run(self, driver: Any, jobs: Sequence[ReadJob]) -> list[Read | None]:
-        """Checks each authorization, reads each score, and records each attempt on the
-        driver's connection ``driver``, in its transaction (which the caller commits, all or
-        nothing); None for a throttled job (only recorded)."""
-        found = self._each(driver, self.query, _queries(jobs))
-        outcomes = _decide_all(jobs, found)
-        ids = self._each(driver, self.record, _records(jobs, outcomes))
-        return _reads(jobs, outcomes, ids)
-
-    def _each(
-        self, driver: Any, statement: _Prepared, values: list[dict[str, Any]]
-    ) -> list[list[list[Any]]]:
-        """The statement run with each of ``values``: the rows of each (the new id, for
-        an insert)."""
-        if self.psycopg and len(values) > 1:
-            with driver.pipeline():
-                cursors = [statement.execute(driver.cursor(), v) for v in values]
-                try:
-                    return [statement.rows(c) for c in cursors]
-                finally:
-                    for c in cursors:
-                        c.close()
+        """Decides and records each job on the driver's connection ``driver``, in its
+        transaction (which the caller commits, all or nothing); None for a throttled job
+        (only recorded)."""
         cursor = driver.cursor()
         try:
-            out = []
-            for v in values:
-                statement.execute(cursor, v)
-                out.append(
-                    statement.rows(cursor)
-                    if statement is self.query or self.returning
-                    else [[cursor.lastrowid]]
-                )
-            return out
+            reads = []
+            for job in jobs:
+                (row,) = self.decided.execute(cursor, _request(job)).fetchall()
+                (decided,) = self.decided.convert([row])
+                self.record.execute(cursor, _record(decided))
+                inquiry_id = cursor.fetchone()[0] if self.returning else cursor.lastrowid
+                reads.append(_read(job, decided, inquiry_id))
+            return reads
         finally:
             cursor.close()
 
 
-class _EachStatements:
-    """The read path's statements for a whole batch on an asyncpg connection: one query
-    for every read and one insert for every record, from arrays, in one transaction (four
-    round trips, whatever the batch's size). asyncpg, not psycopg, because here a batch's
-    CPU is the service's limit, and asyncpg spends about a third of psycopg's (measured in
-    docs/benchmarks.md, "Score service (issue 5)")."""
+class _BatchStatement:
+    """A whole batch of reads on an asyncpg connection: one statement decides and records
+    every read (one round trip, one transaction, whatever the batch's size). asyncpg, not
+    psycopg, because here a batch's CPU is the service's limit, and asyncpg spends about a
+    third of psycopg's (measured in docs/benchmarks.md, "Score service (issue 5)")."""
 
     def __init__(self) -> None:
-        dialect = _asyncpg_dialect()
-        self.query = _Prepared(_EACH_AUTHORIZATIONS_AND_SCORE, dialect)
-        self.record = _Prepared(_EACH_RECORD, dialect)
+        self.statement = _Prepared(_decided_and_recorded(), _asyncpg_dialect())
 
     async def run(self, connection: Any, jobs: Sequence[ReadJob]) -> list[Read | None]:
-        """Checks each authorization, reads each score and records each attempt, committed
-        (rolled back, all of it, on any error); None for a throttled job (only recorded)."""
-        queries = _queries(jobs)
-        found: list[list[list[Any]]] = [[] for _ in queries]
-        async with connection.transaction():
-            if queries:
-                rows = await connection.fetch(self.query.sql, *self.query.values(_arrays(queries)))
-                for row in self.query.convert(rows):
-                    found[row.pop() - 1].append(row)  # ``ord`` counts from 1
-            outcomes = _decide_all(jobs, found)
-            records = _arrays(_records(jobs, outcomes))
-            ids = sorted(
-                r[0] for r in await connection.fetch(self.record.sql, *self.record.values(records))
-            )
-        return _reads(jobs, outcomes, [[[i]] for i in ids])
+        """Decides and records each job, committed (none of it on any error); None for a
+        throttled job (only recorded)."""
+        values = self.statement.values(_arrays([_request(j) for j in jobs]))
+        rows = self.statement.convert(await connection.fetch(self.statement.sql, *values))
+        return [_read(job, row, row[-1]) for job, row in zip(jobs, rows, strict=True)]
 
 
 def _asyncpg_dialect() -> sa.Dialect:
@@ -350,103 +427,38 @@ def _arrays(values: list[dict[str, Any]]) -> dict[str, list[Any]]:
     return {name: [v[name] for v in values] for name in values[0]}
 
 
-def _queries(jobs: Sequence[ReadJob]) -> list[dict[str, Any]]:
-    return [
-        {"partner_id": j.partner_id, "user_ref": j.user_ref, "purpose": j.purpose}
-        for j in jobs
-        if not j.throttled
-    ]
-
-
-def _decide_all(jobs: Sequence[ReadJob], found: list[list[list[Any]]]) -> list[_Outcome]:
-    """Each job's outcome, from the rows of its query (a throttled job has none)."""
-    rows = iter(found)
-    return [_Outcome(RATE_LIMITED) if j.throttled else _decide(j, next(rows)) for j in jobs]
-
-
-def _records(jobs: Sequence[ReadJob], outcomes: list[_Outcome]) -> list[dict[str, Any]]:
-    return [_record(j, o) for j, o in zip(jobs, outcomes, strict=True)]
-
-
-def _reads(
-    jobs: Sequence[ReadJob], outcomes: list[_Outcome], ids: list[list[list[Any]]]
-) -> list[Read | None]:
-    return [
-        None if job.throttled else o.read(int(i[0][0]))
-        for job, o, i in zip(jobs, outcomes, ids, strict=True)
-    ]
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    """What a read decided, before its record has an id."""
-
-    outcome: str
-    authorization: _Authorization | None = None
-    score: Score | None = None
-
-    def read(self, inquiry_id: int) -> Read:
-        return Read(
-            inquiry_id=inquiry_id,
-            outcome=self.outcome,
-            score=self.score if self.outcome == ALLOWED else None,
-            dimensions=self.authorization is not None
-            and self.outcome == ALLOWED
-            and self.authorization.scope == Scope.SCORE_AND_DIMENSIONS.value,
-        )
-
-
-def _decide(job: ReadJob, rows: list[list[Any]]) -> _Outcome:
-    """The read's outcome from the partner's authorizations for the person and purpose, at
-    the moment of the read: the score only under one in force."""
-    statuses = [(_effective(a, job.now), a, row) for a, row in ((_auth(r), r) for r in rows)]
-    active = [(a, row) for status, a, row in statuses if status is Status.ACTIVE]
-    if active:
-        # The widest scope, then the longest-lived.
-        chosen, row = max(
-            active,
-            key=lambda pair: (
-                pair[0].scope == Scope.SCORE_AND_DIMENSIONS.value,
-                pair[0].expires_at,
-            ),
-        )
-        score = _score(row)
-        return _Outcome(ALLOWED if score is not None else NO_SCORE, chosen, score)
-    newest = max(statuses, key=lambda t: _changed_at(t[0], t[1]), default=None)
-    if newest is None:
-        return _Outcome(_REFUSAL[None])
-    return _Outcome(_REFUSAL[newest[0]], newest[1])
-
-
-def _record(job: ReadJob, o: _Outcome) -> dict[str, Any]:
-    score = o.score if o.outcome == ALLOWED else None
+def _request(job: ReadJob) -> dict[str, Any]:
     return {
-        "at": job.now,
         "partner_id": job.partner_id,
         "user_ref": job.user_ref,
         "purpose": job.purpose,
-        "authorization_id": o.authorization.id if o.authorization is not None else None,
-        "outcome": o.outcome,
-        "score": score.score if score else None,
-        "as_of": score.as_of if score else None,
-        "model": score.model if score else None,
-        "exported": False,
+        "now": job.now,
+        "lapsed": job.now - timedelta(days=PENDING_DAYS),
+        "throttled": job.throttled,
     }
 
 
-def _auth(row: list[Any]) -> _Authorization:
-    return _Authorization(*row[:_SCORE_AT])
+def _record(decided: list[Any]) -> dict[str, Any]:
+    """The query record of a decided read (its score's columns are there only when it was
+    allowed)."""
+    return {c: decided[_COLUMN[c]] for c in _RECORDED if c != "exported"} | {"exported": False}
 
 
-def _effective(a: _Authorization, now: datetime) -> Status:
-    # effective_status reads only the status and the two dates, which the row carries.
-    return effective_status(cast(Authorization, a), now)
-
-
-def _score(row: list[Any]) -> Score | None:
-    score, band, as_of, model, *rest = row[_SCORE_AT:]
-    if score is None:
+def _read(job: ReadJob, decided: list[Any], inquiry_id: int) -> Read | None:
+    if job.throttled:
         return None
+    outcome = decided[_COLUMN["outcome"]]
+    allowed = outcome == ALLOWED
+    return Read(
+        inquiry_id=int(inquiry_id),
+        outcome=outcome,
+        score=_score(decided) if allowed else None,
+        dimensions=allowed and decided[_COLUMN["scope"]] == Scope.SCORE_AND_DIMENSIONS.value,
+    )
+
+
+def _score(decided: list[Any]) -> Score:
+    score, band, as_of, model, *rest = decided[_SCORE_AT : _SCORE_AT + len(_SCORE_COLUMNS)]
     n = len(_DIMENSIONS)
     return Score(
         score=score,
@@ -456,20 +468,6 @@ def _score(row: list[Any]) -> Score | None:
         points=dict(zip(_DIMENSIONS, rest[:n], strict=True)),
         radar=dict(zip(_DIMENSIONS, rest[n:], strict=True)),
     )
-
-
-def _changed_at(status: Status, a: _Authorization) -> tuple[datetime, int]:
-    """When the authorization last changed, to explain a refusal by the latest change (ties:
-    the order of the lifecycle)."""
-    if status is Status.EXPIRED:
-        lapsed = a.requested_at + timedelta(days=PENDING_DAYS)
-        at = a.expires_at if a.expires_at is not None else lapsed
-    else:
-        at = a.revoked_at or a.decided_at or a.requested_at
-    return at, _LIFECYCLE.index(status)
-
-
-_LIFECYCLE = [Status.PENDING, Status.ACTIVE, Status.DECLINED, Status.REVOKED, Status.EXPIRED]
 
 
 class _Elsewhere(Exception):
@@ -583,7 +581,7 @@ class _PostgresLanes:
     def __init__(self, database: Database, loop: asyncio.AbstractEventLoop) -> None:
         self.database = database
         self.loop = loop
-        self.each = _EachStatements()
+        self.batch = _BatchStatement()
         self.idle: list[Any] = []  # asyncpg.Connections
         self._keeper = self._closed_with_loop()
 
@@ -601,7 +599,7 @@ class _PostgresLanes:
         """The batch, on a connection of the lanes' (`_Elsewhere` should it fail)."""
         connection = self.idle.pop() if self.idle else await _connect(self.database)
         try:
-            reads = await self.each.run(connection, jobs)
+            reads = await self.batch.run(connection, jobs)
         except Exception as exc:
             # Rolled back; the connection kept unless it is lost (another opens next time).
             if connection.is_closed():
@@ -823,6 +821,12 @@ async def _connect(database: Database) -> Any:
 
     url = database.engine.url.set(drivername="postgresql+asyncpg")
     args, kwargs = _asyncpg_dialect().create_connect_args(url)
+    # The batch statement is planned once per connection: PostgreSQL would otherwise plan
+    # it again for every batch (its arrays' lengths make it guess a custom plan cheaper),
+    # and planning it costs more of the database's time than running it (measured in
+    # docs/benchmarks.md, "Score service (issue 5)").
+    settings = kwargs.setdefault("server_settings", {})
+    settings["plan_cache_mode"] = "force_generic_plan"
     try:
         return await asyncpg.connect(*args, **kwargs)
     except (OSError, asyncpg.PostgresError) as exc:
