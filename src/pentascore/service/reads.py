@@ -389,8 +389,7 @@ class _Statements:
         try:
             reads = []
             for job in jobs:
-                (row,) = self.decided.execute(cursor, _request(job)).fetchall()
-                (decided,) = self.decided.convert([row])
+                (decided,) = self.decided.rows(self.decided.execute(cursor, _request(job)))
                 self.record.execute(cursor, _record(decided))
                 inquiry_id = cursor.fetchone()[0] if self.returning else cursor.lastrowid
                 reads.append(_read(job, decided, inquiry_id))
