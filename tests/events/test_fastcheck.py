@@ -228,3 +228,22 @@ def test_simulated_rows_all_take_the_fast_path(tmp_path: Any) -> None:
                     quick = fast_check(table, META_COLUMNS, CHECKED_SCHEMA)
                     assert quick is not None, fmt
                     assert bool(np.all(quick[0])), fmt
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.one_of(typed_tables(), text_rows().map(lambda rows: records_chunk(rows, "t").table)))
+def test_a_slice_is_decided_as_the_rows_of_the_whole_chunk(table: pa.Table) -> None:
+    """Bitmaps and offsets are read from their buffers at the array's offset, which a slice
+    moves (to any bit, not only whole bytes): every row is decided and converted alike."""
+    chunk = table.add_column(0, SOURCE, pa.repeat(pa.scalar(0, pa.int32()), table.num_rows))
+    whole = fast_check(chunk, META_COLUMNS, CHECKED_SCHEMA)
+    for start in range(1, min(chunk.num_rows, 9)):
+        part = fast_check(chunk.slice(start), META_COLUMNS, CHECKED_SCHEMA)
+        assert (part is None) == (whole is None)
+        if whole is None or part is None:
+            continue
+        assert part[0].tolist() == whole[0][start:].tolist()
+        ok = pa.array(part[0])
+        assert part[1].filter(ok).to_pylist() == whole[1].slice(start).filter(ok).to_pylist()

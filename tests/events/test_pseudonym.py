@@ -63,12 +63,12 @@ def test_a_table_is_pseudonymized_column_by_column_with_a_memory() -> None:
     ),
     key=st.binary(min_size=1, max_size=100),
 )
-def test_the_memo_of_a_pseudonymizer_gives_the_service_hash_of_every_field(
+def test_a_pseudonymizer_gives_the_service_hash_of_every_field(
     values: list[str], key: bytes
 ) -> None:
     pseudonyms = Pseudonymizer(key)
     table = pa.table({field: pa.array(values, pa.string()) for field in PII_FIELDS})
-    for _ in range(2):  # hashed, then remembered
+    for _ in range(2):  # hashed, then matched against the last chunk
         out = pseudonyms.table(table)
         for field in PII_FIELDS:
             expected = [pseudonymize_value(key, field, v) for v in values]
@@ -88,21 +88,19 @@ def test_the_memo_of_a_pseudonymizer_gives_the_service_hash_of_every_field(
     )
 )
 def test_values_seen_in_earlier_chunks_keep_their_pseudonyms(chunks: list[list[str]]) -> None:
-    """Chunk after chunk, values come from the last chunk's, from the memory, or are hashed
-    (here, or by DuckDB): every way gives the service's hash."""
-    for con in (None, CON):
-        pseudonyms = Pseudonymizer(KEY)
-        for values in chunks:
-            table = pa.table({field: pa.array(values, pa.string()) for field in PII_FIELDS})
-            out = pseudonyms.table(table, con)
-            for field in PII_FIELDS:
-                expected = [pseudonymize_value(KEY, field, v) for v in values]
-                assert out.column(field).to_pylist() == expected, field
+    """Chunk after chunk, values come from the last chunk's or are hashed: either way gives
+    the service's hash."""
+    pseudonyms = Pseudonymizer(KEY)
+    for values in chunks:
+        table = pa.table({field: pa.array(values, pa.string()) for field in PII_FIELDS})
+        out = pseudonyms.table(table)
+        for field in PII_FIELDS:
+            expected = [pseudonymize_value(KEY, field, v) for v in values]
+            assert out.column(field).to_pylist() == expected, field
 
 
 def test_a_pseudonymizer_is_shared_by_threads() -> None:
     pseudonyms = Pseudonymizer(KEY)
-    pseudonyms._MAX_REMEMBERED = 50  # starts again now and then, while others look up
     tables = [
         pa.table({f: pa.array([f"V{(i * 7 + j) % 90}" for j in range(40)]) for f in PII_FIELDS})
         for i in range(30)

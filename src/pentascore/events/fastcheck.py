@@ -33,7 +33,8 @@ from pentascore.events.schema import (
 _TEXT_TYPES = (pa.string(), pa.large_string())
 _TYPES = tuple(t.value for t in EVENT_TYPES)
 _TYPE_SET = pa.array(_TYPES, pa.string())
-_BITS = {f.name: np.int64(1) << np.int64(i) for i, f in enumerate(FIELDS)}
+_SHIFT = {f.name: i for i, f in enumerate(FIELDS)}
+_BITS = {name: np.int64(1) << np.int64(i) for name, i in _SHIFT.items()}
 _ALLOWED = np.array(
     [sum(int(_BITS[n]) for n in set(s.fields)) for s in EVENT_TYPES.values()], dtype=np.int64
 )
@@ -82,8 +83,11 @@ def _whole(column: pa.ChunkedArray) -> pa.Array:
     return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
 
 
-def _bools(array: pa.Array) -> np.ndarray:
-    return np.asarray(array.to_numpy(zero_copy_only=False), dtype=bool)
+def _bitmap(buffer: pa.Buffer, offset: int, n: int) -> np.ndarray:
+    """``n`` bits of an Arrow bitmap from bit ``offset``, as booleans (unpacked by numpy:
+    converting a boolean array with ``to_numpy`` goes bit by bit)."""
+    bits = np.unpackbits(np.frombuffer(buffer, dtype=np.uint8), count=offset + n, bitorder="little")
+    return np.asarray(bits[offset:].view(bool))
 
 
 def _valid(array: pa.Array) -> np.ndarray:
@@ -91,7 +95,29 @@ def _valid(array: pa.Array) -> np.ndarray:
         return np.ones(len(array), dtype=bool)
     if array.null_count == len(array):
         return np.zeros(len(array), dtype=bool)
-    return _bools(array.is_valid())
+    return _bitmap(array.buffers()[0], array.offset, len(array))
+
+
+def _true(array: pa.Array) -> np.ndarray:
+    """Where a boolean array is true (null is not)."""
+    n = len(array)
+    if n == 0 or array.null_count == n:
+        return np.zeros(n, dtype=bool)
+    values = _bitmap(array.buffers()[1], array.offset, n)
+    return values & _valid(array) if array.null_count else values
+
+
+def _indices(array: pa.Array, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(valid, index) of an ``index_in`` result into a value set of ``size`` values. Where not
+    valid, index is some index in range, for the caller to mask."""
+    valid = _valid(array)
+    if not valid.any():
+        return valid, np.zeros(len(array), dtype=np.int64)
+    raw = np.frombuffer(array.buffers()[1], dtype=np.int32)[
+        array.offset : array.offset + len(array)
+    ]
+    # A null's slot holds no defined value: clipped into range.
+    return valid, np.clip(raw, 0, max(size - 1, 0)).astype(np.int64)
 
 
 class TextBuffers:
@@ -126,19 +152,27 @@ class TextBuffers:
         low, high = int(self.offsets[0]), int(self.offsets[-1])
         if high <= low:
             return found
+        # Usually no row has one: deleting every good byte (bytes.translate, several times
+        # faster than a table lookup of each byte) leaves nothing.
+        good = np.flatnonzero(~bad_byte).astype(np.uint8).tobytes()
+        if not self.data[low:high].tobytes().translate(None, good):
+            return found
         where = np.flatnonzero(bad_byte[self.data[low:high]])
         if len(where):
             rows = np.searchsorted(self.offsets, where + low, side="right") - 1
             found[rows] = True
         return found
 
-    def first_bytes(self, rows: np.ndarray) -> np.ndarray:
+    def first_bytes(self, rows: np.ndarray | slice) -> np.ndarray:
         return np.asarray(self.data[self.offsets[:-1][rows]])
 
 
 def _ids_ok(text: TextBuffers) -> np.ndarray:
     """Where present, whether the value matches ID_PATTERN."""
     ok = (text.lengths <= ID_MAX_LENGTH) & ~text.rows_with(~_ID_BYTE)
+    if text.present.all():  # ids, users: no row to leave out
+        ok &= _ID_FIRST[text.first_bytes(slice(None))]
+        return np.asarray(ok)
     present = np.flatnonzero(text.present)
     ok[present] &= _ID_FIRST[text.first_bytes(present)]
     return np.asarray(ok)
@@ -263,7 +297,7 @@ def _convert(kind: str, column: pa.Array, n: int) -> tuple[np.ndarray, np.ndarra
             elif kind == "string":
                 ok = text.lengths <= TEXT_MAX_LENGTH  # bytes; characters are never more
             elif kind == "currency":
-                ok = _bools(pc.is_in(column, value_set=_CURRENCIES).fill_null(False))
+                ok = _true(pc.is_in(column, value_set=_CURRENCIES))
             else:
                 ok = np.ones(n, dtype=bool)  # checked against the row's type later
             value = column.cast(pa.string())
@@ -276,8 +310,8 @@ def _convert(kind: str, column: pa.Array, n: int) -> tuple[np.ndarray, np.ndarra
             return present, ok, cleaned.cast(pa.int64())
         if kind == "bool":
             lower = pc.utf8_lower(column)
-            true = _bools(pc.equal(lower, "true").fill_null(False))
-            false = _bools(pc.equal(lower, "false").fill_null(False))
+            true = _true(pc.equal(lower, "true"))
+            false = _true(pc.equal(lower, "false"))
             value = pa.array(true, mask=~(true | false))
             return present, true | false, value
         ok, micros = _timestamps(text)
@@ -285,12 +319,12 @@ def _convert(kind: str, column: pa.Array, n: int) -> tuple[np.ndarray, np.ndarra
     present = _valid(column)
     if kind in ("int", "money") and pa.types.is_integer(typ):
         if typ == pa.uint64():
-            ok = _bools(pc.less_equal(column, 2**63 - 1).fill_null(False))
+            ok = _true(pc.less_equal(column, 2**63 - 1))
             column = pc.if_else(pa.array(ok), column, pa.scalar(None, typ))
         else:
             ok = np.ones(n, dtype=bool)
         value = column.cast(pa.int64())
-        ok &= _bools(pc.greater_equal(value, 0).fill_null(True))
+        ok &= ~_true(pc.less(value, 0))
         return present, ok, value
     if kind == "bool" and pa.types.is_boolean(typ):
         return present, np.ones(n, dtype=bool), column
@@ -338,9 +372,8 @@ def _fast_check(
     if typ is None or typ.type not in _TEXT_TYPES:
         raise _Unsupported
     type_index = pc.index_in(typ, value_set=_TYPE_SET)
-    type_valid = _valid(type_index)
+    type_valid, types = _indices(type_index, len(_TYPES))
     ok &= type_valid
-    types = np.asarray(type_index.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
 
     for spec in FIELDS:
         column = columns.get(spec.name)
@@ -351,7 +384,9 @@ def _fast_check(
         present[spec.name] = carried
         values[spec.name] = value
         ok &= good | ~carried
-        mask |= np.where(carried, _BITS[spec.name], np.int64(0))
+        bit = carried.astype(np.int64)
+        bit <<= _SHIFT[spec.name]
+        mask |= bit
 
     def has(name: str) -> np.ndarray:
         found = present.get(name)
@@ -360,22 +395,21 @@ def _fast_check(
     # Fields of the row's type only, the common ones, and the type's required ones.
     ok &= (mask & ~_ALLOWED[types]) == 0
     ok &= (_COMMON & ~mask) == 0
-    void = _bools(values["void"].fill_null(False)) if "void" in present else np.zeros(n, bool)
+    void = _true(values["void"]) if "void" in present else np.zeros(n, bool)
     ok &= void | ((_REQUIRED[types] & ~mask) == 0)
     # Choices, by the row's type.
     for name, (choices, owners) in _CHOICES.items():
         if name not in present:
             continue
         where = pc.index_in(values[name], value_set=choices)
-        known = _valid(where)
-        index = np.asarray(where.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
+        known, index = _indices(where, len(choices))
         allowed = ((owners[index] >> types) & 1).astype(bool) & known
         ok &= allowed | ~present[name]
     for spec_t in EVENT_TYPES.values():
         for when_field, when_value, name in spec_t.required_when:
             if when_field not in present:
                 continue
-            hit = _bools(pc.equal(values[when_field], when_value).fill_null(False))
+            hit = _true(pc.equal(values[when_field], when_value))
             hit &= types == _TYPE_INDEX[spec_t.type.value]
             ok &= ~(hit & ~void & ~has(name))
     any_money = np.zeros(n, dtype=bool)
@@ -384,7 +418,7 @@ def _fast_check(
     ok &= has("currency") | ~any_money
     ok &= ~void | has("supersedes")
     if "supersedes" in present:
-        same = _bools(pc.equal(values["supersedes"], values["event_id"]).fill_null(False))
+        same = _true(pc.equal(values["supersedes"], values["event_id"]))
         ok &= ~same
     # Unknown columns, and what a reader flagged.
     for name, column in columns.items():
@@ -395,7 +429,7 @@ def _fast_check(
                 if not pa.types.is_list(column.type):
                     raise _Unsupported
                 lengths = pc.list_value_length(column).fill_null(0)
-                ok &= _bools(pc.equal(lengths, 0))
+                ok &= _true(pc.equal(lengths, 0))
             elif name == "_parse_error":
                 ok &= ~_valid(column)
             continue

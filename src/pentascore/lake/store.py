@@ -41,16 +41,32 @@ from pentascore.core.errors import LakeError, StrictIngestError
 from pentascore.events.schema import FIELDS, LAKE_SCHEMA
 from pentascore.events.validate import REJECT_SCHEMA, ROW, SOURCE
 
-# Dictionary pages only for columns whose values repeat (users, accounts, choices, addresses):
-# trying them on unique ids, timestamps and amounts costs a hash of every value for nothing.
+# Dictionary pages only for columns whose values repeat within a row group (users, types,
+# choices, currencies, partners): trying them on unique ids, timestamps and amounts costs a hash
+# of every value for nothing. Pseudonyms of accounts, counterparties, addresses, phones and
+# national ids repeat too rarely: at the benchmark's 140,000 users their dictionaries overflow
+# and the pages fall back to plain, so plain pages are as small and the write 5% cheaper.
 _REPEATING = ("id", "string", "choice", "currency")
 _UNIQUE = ("event_id", "supersedes")
+_SCATTERED = tuple(f.name for f in FIELDS if f.pii and f.name != "user_id")
+# Min and max only for the text that readers look rows up by (event ids, corrections, users,
+# types, batches): every other text column (accounts, addresses, choices ...) has nearly all
+# its values in every row group, so its statistics never let a reader skip one, and they cost
+# a comparison of every value (about 13% of the write).
+_LOOKED_UP = (*_UNIQUE, "user_id", "type", "batch_id")
 _WRITE_OPTIONS: dict[str, Any] = {
     "compression": "zstd",
     "row_group_size": 122_880,
     "use_dictionary": [
-        *(f.name for f in FIELDS if f.kind in _REPEATING and f.name not in _UNIQUE),
+        *(
+            f.name
+            for f in FIELDS
+            if f.kind in _REPEATING and f.name not in _UNIQUE and f.name not in _SCATTERED
+        ),
         "batch_id",
+    ],
+    "write_statistics": [
+        f.name for f in LAKE_SCHEMA if not pa.types.is_string(f.type) or f.name in _LOOKED_UP
     ],
 }
 _BATCH_DIR = re.compile(r"^batch-(\d{6,})-([A-Za-z0-9-]+)$")
@@ -237,9 +253,10 @@ class BatchWriter:
         self.parts: list[str] = []
         self.staged = 0
         # Per part: its ids with their sources, rows, users, types and the ids they supersede,
-        # and whether the ids strictly increase.
+        # whether the ids strictly increase, and their (min, max).
         self._ids: list[pa.Table] = []
         self._ascending: list[bool] = []
+        self._id_ranges: list[tuple[str, str]] = []
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lake-writer")
         self._pending: Future[None] | None = None
 
@@ -275,7 +292,9 @@ class BatchWriter:
                 }
             )
         )
-        self._ascending.append(_ascending(ids, table.column(SOURCE), table.column(ROW)))
+        ascending, low_high = _order(ids, table.column(SOURCE), table.column(ROW))
+        self._ascending.append(ascending)
+        self._id_ranges.append(low_high)
         self.parts.append(name)
         self.staged += n
         self._wait()
@@ -290,13 +309,8 @@ class BatchWriter:
             os.fsync(fh.fileno())
 
     def _ranges(self) -> list[tuple[str, str]]:
-        """The (min, max) event id of each staged part that has rows."""
-        found = []
-        for ids in self._ids:
-            low, high = pc.min_max(ids.column("event_id")).values()
-            if low.is_valid:
-                found.append((low.as_py(), high.as_py()))
-        return found
+        """The (min, max) event id of each staged part (each has rows)."""
+        return list(self._id_ranges)
 
     def _unique_in_batch(self) -> bool:
         """True when no id can appear twice in the batch: each part's ids strictly increase
@@ -333,11 +347,21 @@ class BatchWriter:
         con.execute(f"CREATE VIEW incoming AS SELECT * FROM {self._staged(self.ready)}")
         # Input order (source file, then row) decides which of two rows came first: the
         # order rows were staged in follows how the engine happened to read them.
-        con.register("staged_ids", pa.concat_tables(self._ids))
-        con.execute(
-            "CREATE VIEW ids AS SELECT event_id, part::VARCHAR AS part, pos, src, rn, "
-            "supersedes, user_id, type::VARCHAR AS type FROM staged_ids"
-        )
+        staged_ids = pa.concat_tables(self._ids)
+        # The corrections, and the rows whose ids some correction names, picked out in Arrow:
+        # the checks of corrections below then join a few rows instead of the whole batch.
+        correcting = staged_ids.filter(pc.is_valid(staged_ids.column("supersedes")))
+        named = pc.unique(correcting.column("supersedes").combine_chunks())
+        for view, rows in (
+            ("ids", staged_ids),
+            ("correcting", correcting),
+            ("named", staged_ids.filter(pc.is_in(staged_ids.column("event_id"), value_set=named))),
+        ):
+            con.register(f"staged_{view}", rows)
+            con.execute(
+                f"CREATE VIEW {view} AS SELECT event_id, part::VARCHAR AS part, pos, src, rn, "
+                f"supersedes, user_id, type::VARCHAR AS type FROM staged_{view}"
+            )
         con.execute(
             "CREATE TEMP TABLE repeats (part VARCHAR, pos BIGINT, same BOOLEAN, other VARCHAR)"
         )
@@ -406,7 +430,7 @@ class BatchWriter:
         con.execute(
             """
             CREATE TEMP TABLE corrections AS
-            SELECT c.part, c.pos, c.src, c.rn, c.supersedes, c.user_id, c.type FROM ids c
+            SELECT c.part, c.pos, c.src, c.rn, c.supersedes, c.user_id, c.type FROM correcting c
             ANTI JOIN repeats r ON r.part = c.part AND r.pos = c.pos
             WHERE c.supersedes IS NOT NULL
             """
@@ -415,7 +439,7 @@ class BatchWriter:
         if _count(con, "corrections"):
             wanted = "event_id IN (SELECT supersedes FROM corrections)"
             targets = (
-                "SELECT i.event_id, i.user_id, i.type, i.src, i.rn FROM ids i "
+                "SELECT i.event_id, i.user_id, i.type, i.src, i.rn FROM named i "
                 f"WHERE {wanted} "
                 "AND NOT EXISTS (SELECT 1 FROM repeats r WHERE r.part = i.part AND r.pos = i.pos)"
             )
@@ -551,17 +575,19 @@ class BatchWriter:
         self.con.close()
 
 
-def _ascending(ids: pa.Array, sources: pa.ChunkedArray, rows: pa.ChunkedArray) -> bool:
-    """Whether ``ids`` strictly increase in input order (by source, then row), as they do in a
-    file whose ids are sequential; then none of them repeats."""
-    if len(ids) < 2:
-        return True
-    if pc.all(pc.less(ids[:-1], ids[1:])).as_py():
-        return True
+def _order(
+    ids: pa.Array, sources: pa.ChunkedArray, rows: pa.ChunkedArray
+) -> tuple[bool, tuple[str, str]]:
+    """(ascending, (min, max)) of ``ids`` (at least one, none null). Ascending: whether they
+    strictly increase in input order (by source, then row), as they do in a file whose ids are
+    sequential; then none of them repeats."""
+    if len(ids) < 2 or pc.all(pc.less(ids[:-1], ids[1:])).as_py():
+        return True, (ids[0].as_py(), ids[-1].as_py())  # ascending as staged: ends are min, max
+    low, high = (value.as_py() for value in pc.min_max(ids).values())
     # A parallel reader may have interleaved the rows: look again in input order.
     key = sources.to_numpy().astype(np.int64) << 40 | rows.to_numpy().astype(np.int64)
     ordered = ids.take(pa.array(np.argsort(key, kind="stable")))
-    return bool(pc.all(pc.less(ordered[:-1], ordered[1:])).as_py())
+    return bool(pc.all(pc.less(ordered[:-1], ordered[1:])).as_py()), (low, high)
 
 
 def _sql_text(text: str) -> str:
