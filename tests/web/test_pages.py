@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from pentascore.core.settings import DEV_OPERATOR_TOKEN
 from pentascore.core.types import Dimension
 from pentascore.events.pseudonym import pseudonymize_value
+from pentascore.events.schema import EventType
 from pentascore.explain.actions import ACTIONS, RepairPolicy
 from pentascore.features.catalog import CATALOG
 from pentascore.lake import ParquetLake
@@ -27,6 +28,7 @@ from pentascore.model.registry import ModelRegistry
 from pentascore.model.scale import BAND_NAMES, band_names
 from pentascore.model.train import Trained
 from pentascore.service.db import AuditEntry, Database
+from pentascore.service.reads import OUTCOMES
 from pentascore.service.remedies import explainer_of
 from pentascore.web import charts
 from pentascore.web.i18n import (
@@ -73,6 +75,37 @@ def test_every_feature_action_and_band_has_both_languages() -> None:
     assert format_value(None, "en") == "no" and format_value(float("nan"), "zh") == "无"
     assert reason_text("cn_friends", 3.0, "zh") == "3 位好友"
     assert reason_text("no_such_feature", 3.0, "zh", "fallback") == "fallback"
+
+
+def test_every_outcome_and_record_type_has_both_languages() -> None:
+    for lang in ("en", "zh"):
+        for outcome in OUTCOMES:
+            assert f"outcome.{outcome}" in MESSAGES[lang], (lang, outcome)
+        for event_type in EventType:
+            assert f"type.{event_type.value}" in MESSAGES[lang], (lang, event_type)
+    words = [k for k in MESSAGES["zh"] if k.startswith(("outcome.", "type."))]
+    assert all(re.search(r"[\u4e00-\u9fff]", MESSAGES["zh"][k]) for k in words)
+
+
+def test_who_looked_says_each_outcome_in_the_page_language(web: World) -> None:
+    w = web
+    user = w.home.users[0]
+    path = f"/v1/scores/{user}?purpose=hotel"
+    assert w.client.get(path, headers=w.hotel).json()["error"] == "no_authorization"
+    asked = w.client.post(
+        "/v1/authorizations",
+        headers=w.hotel,
+        json={"user_id": user, "purpose": "hotel", "scope": "score", "days": 30},
+    ).json()
+    w.client.post(f"/v1/me/authorizations/{asked['authorization_id']}/grant", headers=w.me(user))
+    assert w.client.get(path, headers=w.hotel).status_code == 200
+    me = _person(w, user)
+    for lang in ("zh", "en"):
+        page = me.get(f"/app?lang={lang}").text
+        cells = re.findall(r'<td class="outcome">([^<]*)</td>', page)
+        t = MESSAGES[lang]
+        # Newest first: the allowed read, then the refusal.
+        assert cells == [t["outcome.allowed"], t["outcome.no_authorization"]], lang
 
 
 def test_charts_are_valid_labelled_svg() -> None:

@@ -69,6 +69,8 @@ _REFUSAL = {
     Status.EXPIRED: "authorization_expired",
 }
 NO_SCORE = "no_score"
+# Every outcome a query record can have.
+OUTCOMES = (ALLOWED, RATE_LIMITED, NO_AUTHORIZATION, *_REFUSAL.values(), NO_SCORE)
 PARTNER_TTL = 5.0  # seconds a partner found by its key is remembered
 POSTGRES_LANES = 4  # PostgreSQL: batches of reads in flight at once, per process
 CHECKPOINT_SECONDS = 1.0  # SQLite: a WAL checkpoint (in a thread) after this long of reads
