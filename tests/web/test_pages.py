@@ -27,6 +27,7 @@ from pentascore.lake import ParquetLake
 from pentascore.model.registry import ModelRegistry
 from pentascore.model.scale import BAND_NAMES, band_names
 from pentascore.model.train import Trained
+from pentascore.scores.run import NEEDS
 from pentascore.service.db import AuditEntry, Database
 from pentascore.service.reads import OUTCOMES
 from pentascore.service.remedies import explainer_of
@@ -36,6 +37,7 @@ from pentascore.web.i18n import (
     BAND_LABELS,
     FEATURE_SENTENCES,
     MESSAGES,
+    NEEDS_ZH,
     REFUSALS,
     format_value,
     reason_text,
@@ -106,6 +108,24 @@ def test_who_looked_says_each_outcome_in_the_page_language(web: World) -> None:
         t = MESSAGES[lang]
         # Newest first: the allowed read, then the refusal.
         assert cells == [t["outcome.allowed"], t["outcome.no_authorization"]], lang
+
+
+def test_a_thin_file_is_told_what_it_needs_in_the_page_language(web: World) -> None:
+    assert NEEDS_ZH.keys() == NEEDS.keys()
+    for code, english in NEEDS.items():
+        assert _placeholders(english) == _placeholders(NEEDS_ZH[code]), code
+    w = web
+    recent = max(w.home.joined.values())
+    newcomer = next(u for u in w.home.everyone if w.home.joined[_ref(u)] == recent)
+    thin = w.client.app.state.service.rescorer.thin_file(_ref(newcomer), w.clock.now())  # type: ignore[attr-defined]
+    assert thin is not None and thin.missing
+    me = _person(w, newcomer)
+    chinese = _text(me.get("/app?lang=zh").text)
+    english = _text(me.get("/app?lang=en").text)
+    for code, params in thin.missing:
+        assert NEEDS_ZH[code].format(**params) in chinese
+        assert NEEDS[code].format(**params) in english
+        assert NEEDS[code].format(**params) not in chinese
 
 
 def test_charts_are_valid_labelled_svg() -> None:

@@ -28,16 +28,17 @@ from pentascore.lake.store import ParquetLake
 from pentascore.model.train import Model
 from pentascore.scores.batch import score_table
 from pentascore.scores.history import ScoreHistory
-from pentascore.scores.run import features_as_of, thin_files
+from pentascore.scores.run import ThinFile, features_as_of, thin_files
 
 
 class NotScoreable(ConfigError):
     """The person cannot be scored: no events, or a thin file (``needs`` says what would
     make them scoreable)."""
 
-    def __init__(self, message: str, needs: list[str] | None = None) -> None:
+    def __init__(self, message: str, thin: ThinFile | None = None) -> None:
         super().__init__(message)
-        self.needs = needs or []
+        self.thin = thin
+        self.needs = thin.needs if thin is not None else []
 
 
 @dataclass(frozen=True)
@@ -93,9 +94,7 @@ class Explainer:
         """Raises `NotScoreable` for a thin file, with what would make it scoreable."""
         thin = thin_files(self.engine, self.lake, at, [user])
         if thin:
-            raise NotScoreable(
-                "not enough data to score: " + " ".join(thin[0].needs), thin[0].needs
-            )
+            raise NotScoreable("not enough data to score: " + " ".join(thin[0].needs), thin[0])
 
     def _features(self, user: str, at: datetime, extra: pa.Table | None) -> pa.Table:
         return features_as_of(self.engine, self.lake, self.history, at, [user], extra)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -54,6 +54,17 @@ def features_as_of(
 
 MIN_FILE_AGE_DAYS = 183
 MAX_QUIET_DAYS = 183
+# What a thin file needs, by `ThinFile.missing`'s codes.
+NEEDS = {
+    "young": (
+        "your oldest record is {age_days} days old; a file needs one at least {min_days} days "
+        "old, which yours will be on {ready}."
+    ),
+    "quiet": (
+        "nothing of yours has happened in the last {days} days: any repayment, payment or bill "
+        "from now on makes your file current."
+    ),
+}
 # Who is scored: the rule `thin_files` tells the others about.
 DEEP_FILE = DepthRule(min_file_age_days=MIN_FILE_AGE_DAYS, max_quiet_days=MAX_QUIET_DAYS)
 
@@ -68,20 +79,22 @@ class ThinFile:
     at: datetime
 
     @property
-    def needs(self) -> list[str]:
-        out = []
+    def missing(self) -> list[tuple[str, dict[str, Any]]]:
+        """What the file lacks, as (code, parameters): ``young`` (``age_days``, ``min_days``,
+        ``ready``: the date it is old enough) and ``quiet`` (``days``)."""
+        out: list[tuple[str, dict[str, Any]]] = []
         if self.file_age_days < MIN_FILE_AGE_DAYS:
             ready = (self.at + timedelta(days=MIN_FILE_AGE_DAYS - self.file_age_days)).date()
-            out.append(
-                f"your oldest record is {int(self.file_age_days)} days old; a file needs one "
-                f"at least {MIN_FILE_AGE_DAYS} days old, which yours will be on {ready}."
-            )
+            age = int(self.file_age_days)
+            out.append(("young", {"age_days": age, "min_days": MIN_FILE_AGE_DAYS, "ready": ready}))
         if self.last_activity_days > MAX_QUIET_DAYS:
-            out.append(
-                f"nothing of yours has happened in the last {MAX_QUIET_DAYS} days: any "
-                "repayment, payment or bill from now on makes your file current."
-            )
+            out.append(("quiet", {"days": MAX_QUIET_DAYS}))
         return out
+
+    @property
+    def needs(self) -> list[str]:
+        """`missing`, in English sentences."""
+        return [NEEDS[code].format(**params) for code, params in self.missing]
 
     @property
     def scoreable_on(self) -> date | None:

@@ -13,7 +13,7 @@ from pentascore.features.engine import FeatureEngine
 from pentascore.lake.store import ParquetLake
 from pentascore.model.registry import ModelRegistry
 from pentascore.scores.history import ScoreHistory
-from pentascore.scores.run import score_people, thin_files
+from pentascore.scores.run import ThinFile, score_people, thin_files
 from pentascore.service.authorizations import audit
 from pentascore.service.db import REFRESH, Database, PublishedScore, Refresh, Repair
 from pentascore.service.errors import Refused
@@ -29,15 +29,20 @@ class Rescorer:
     history: ScoreHistory
     registry: ModelRegistry
 
+    def thin_file(self, user_ref: str, at: datetime) -> ThinFile | None:
+        """The person's thin file, when that is why they have no score."""
+        thin = thin_files(self.engine, self.lake, at, [user_ref])
+        return thin[0] if thin else None
+
     def unscoreable(self, user_ref: str, at: datetime) -> Refused:
         """Why the person has no score: a thin file (and what it needs), or no events."""
-        thin = thin_files(self.engine, self.lake, at, [user_ref])
-        if thin:
+        thin = self.thin_file(user_ref, at)
+        if thin is not None:
             return Refused(
                 404,
                 "not_enough_data",
-                "not enough data to score you yet: " + " ".join(thin[0].needs),
-                needs=thin[0].needs,
+                "not enough data to score you yet: " + " ".join(thin.needs),
+                needs=thin.needs,
             )
         return Refused(404, "no_data", "there are no events about you yet, so nothing to score.")
 

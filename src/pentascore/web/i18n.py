@@ -21,6 +21,7 @@ from typing import Any
 from pentascore.explain.actions import ACTIONS
 from pentascore.features.catalog import CATALOG
 from pentascore.model.scale import BAND_NAMES
+from pentascore.scores.run import ThinFile
 
 LANGUAGES = ("en", "zh")
 
@@ -413,6 +414,28 @@ REFUSALS: dict[str, str] = {
     "refresh_used": "您的信用分本月已刷新过；下次刷新从 {opens} 开始。",
     "no_record": "您没有记录 {event_id}，或它已被作废。",
 }
+
+
+# What a thin file needs (`pentascore.scores.run.ThinFile.missing`), in Chinese; the English
+# is `pentascore.scores.run.NEEDS`.
+NEEDS_ZH: dict[str, str] = {
+    "young": (
+        "您最早的记录距今 {age_days} 天；评分需要至少 {min_days} 天前的记录，"
+        "您的档案将于 {ready} 满足。"
+    ),
+    "quiet": (
+        "最近 {days} 天内您没有任何记录：从现在起任何一笔还款、支付或账单都会让您的档案恢复为最新。"
+    ),
+}
+
+
+def needs_text(thin: ThinFile | None, lang: str) -> list[str]:
+    """What a thin file needs, in ``lang`` (nothing without a thin file)."""
+    if thin is None:
+        return []
+    if _language(lang) == "en":
+        return thin.needs
+    return [NEEDS_ZH[code].format(**params) for code, params in thin.missing]
 
 
 def translator(lang: str) -> dict[str, str]:

@@ -46,6 +46,7 @@ from pentascore.web.i18n import (
     LANGUAGES,
     action_text,
     band_label,
+    needs_text,
     reason_text,
     refusal_text,
     status_text,
@@ -249,10 +250,9 @@ def _consumer_page(svc: Service, request: Request, me: str, **extra: Any) -> HTM
                 ],
             }
         except NotScoreable as exc:
-            context["needs"] = exc.needs
+            context["needs"] = needs_text(exc.thin, lang)
     else:
-        refused = svc.rescorer.unscoreable(me, now)
-        context["needs"] = refused.extra.get("needs", [])
+        context["needs"] = needs_text(svc.rescorer.thin_file(me, now), lang)
     events = explainer.events_of(me)
     return _page(
         request,
