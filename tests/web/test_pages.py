@@ -128,6 +128,30 @@ def test_a_thin_file_is_told_what_it_needs_in_the_page_language(web: World) -> N
         assert NEEDS[code].format(**params) not in chinese
 
 
+def test_a_person_is_refused_in_the_page_language(web: World) -> None:
+    w = web
+    user = w.home.users[0]
+    asked = w.client.post(
+        "/v1/authorizations",
+        headers=w.hotel,
+        json={"user_id": user, "purpose": "hotel", "scope": "score", "days": 30},
+    ).json()
+    me = _person(w, user)
+    me.get("/app?lang=zh")  # the language is remembered in a cookie
+    base = f"/app/authorizations/{asked['authorization_id']}"
+
+    def message(page: str) -> str:
+        found = re.search(r'id="message">(.*?)</p>', page, flags=re.S)
+        assert found, page
+        return found.group(1)
+
+    assert message(me.post(f"{base}/revoke", data={"reason": "x"}).text) == REFUSALS["not_active"]
+    me.post(f"{base}/grant")
+    assert message(me.post(f"{base}/grant").text) == REFUSALS["not_pending"]
+    missing = me.post("/app/disputes", data={"event_id": "no-such-record", "reason": "x"})
+    assert message(missing.text) == REFUSALS["no_record"].format(event_id="no-such-record")
+
+
 def test_charts_are_valid_labelled_svg() -> None:
     names = {k: k.title() for k in ("a", "b", "c", "d", "e")}
     for svg in (

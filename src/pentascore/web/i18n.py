@@ -6,8 +6,8 @@
   the same ``{value}`` placeholder, filled in as `pentascore.explain.reasons` fills it.
 - `ACTION_TEXTS`: each improvement action's words (`pentascore.explain.actions.ACTIONS`).
 - `BAND_LABELS`: the score bands (`pentascore.model.scale.BAND_NAMES`).
-- `REFUSALS`: the Chinese of the overdue-repair refusals, keyed by their code (the English is
-  the service's own sentence).
+- `REFUSALS`: the Chinese of the refusals a person can meet on their page (repairs, refresh,
+  authorizations, disputes), keyed by their code (the English is the service's own sentence).
 
 A test checks that every feature, action and band has both languages.
 """
@@ -413,6 +413,12 @@ REFUSALS: dict[str, str] = {
     ),
     "refresh_used": "您的信用分本月已刷新过；下次刷新从 {opens} 开始。",
     "no_record": "您没有记录 {event_id}，或它已被作废。",
+    "not_found": "您没有这项授权。",
+    "not_pending": "只有待处理的授权可以同意或拒绝。",
+    "not_active": "只有有效的授权可以撤销。",
+    "already_disputed": "这条记录已有一项处理中的异议。",
+    "not_enough_data": "数据还不足以为您评分。",
+    "no_data": "还没有关于您的任何记录，暂时无法评分。",
 }
 
 

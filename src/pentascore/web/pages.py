@@ -476,7 +476,8 @@ def add_pages(app: FastAPI) -> None:
                     reason or None,
                 )
         except Refused as exc:
-            return _consumer_page(svc, request, me, message=exc.message)
+            words = refusal_text(exc.code, exc.message, _lang(request))
+            return _consumer_page(svc, request, me, message=words)
         return _back("/app#authorizations")
 
     @app.post("/app/whatif", include_in_schema=False)
@@ -493,7 +494,9 @@ def add_pages(app: FastAPI) -> None:
         try:
             result = explainer_of(svc).what_if(me, svc.clock.now(), names)
         except NotScoreable as exc:
-            return _consumer_page(svc, request, me, message=str(exc))
+            code = "no_data" if exc.thin is None else "not_enough_data"
+            words = refusal_text(code, str(exc), _lang(request))
+            return _consumer_page(svc, request, me, message=words)
         prediction = {
             "predicted": result.predicted,
             "low": result.low,
@@ -513,7 +516,9 @@ def add_pages(app: FastAPI) -> None:
         try:
             file_dispute(svc.database, svc.lake, svc.clock, me, event_id, reason[:2000] or "-")
         except Refused as exc:
-            return _consumer_page(svc, request, me, message=exc.message)
+            named = {"event_id": event_id} | exc.extra
+            words = refusal_text(exc.code, exc.message, _lang(request), **named)
+            return _consumer_page(svc, request, me, message=words)
         return _back("/app#disputes")
 
     @app.post("/app/repairs", include_in_schema=False)
