@@ -28,7 +28,7 @@ from pentascore.model.train import Trained
 from pentascore.service.db import open_database
 from pentascore.service.identities import add_partner, consumer_token
 from pentascore.service.published import publish
-from pentascore.web.i18n import BAND_LABELS
+from pentascore.web.i18n import BAND_LABELS, MESSAGES
 from tests.conftest import KEY, NOW, ScoredHome
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -245,8 +245,10 @@ def test_grant_then_revoke_and_the_partner_is_refused(browser: object, site: Sit
     refused = api.get(f"/v1/scores/{site.user}", params={"purpose": "hotel"})
     assert refused.status_code == 403 and refused.json()["error"] == "authorization_revoked"
     page.reload()  # type: ignore[attr-defined]
-    seen = page.locator("#inquiries").inner_text()  # type: ignore[attr-defined]
-    assert "allowed" in seen and "authorization_revoked" in seen
+    outcomes = page.locator("#inquiries td.outcome").all_inner_texts()  # type: ignore[attr-defined]
+    # Newest first, in words: the refusal after the revocation, then the read before it.
+    t = MESSAGES["en"]
+    assert outcomes == [t["outcome.authorization_revoked"], t["outcome.allowed"]]
     _shot(page, "grant-revoke")
     page.close()  # type: ignore[attr-defined]
     api.close()
