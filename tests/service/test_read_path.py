@@ -19,7 +19,7 @@ from starlette.types import Scope
 
 from pentascore.events.pseudonym import pseudonymize_value
 from pentascore.features.duckdb_engine import DuckDBEngine
-from pentascore.service.app import create_app
+from pentascore.service.app import USER_REFS_KEPT, create_app
 from pentascore.service.credentials import new_id
 from pentascore.service.db import Authorization, Database, Inquiry, Partner
 from pentascore.service.fast_read import FastReads
@@ -493,3 +493,17 @@ def test_sqlite_checkpoints_off_the_event_loop(scored_home: ScoredHome, tmp_path
     assert lane.checkpoints >= 1
     queue.close()
     database.dispose()
+
+
+def test_a_user_ids_pseudonym_is_remembered_per_service(world: World) -> None:
+    w, user = world, world.home.users[22]
+    svc = w.client.app.state.service  # type: ignore[attr-defined]
+    svc._user_refs.cache_clear()
+    _grant(w, user)
+    for _ in range(3):
+        assert _read(w, user).status_code == 200
+    assert svc.user_ref(user) == pseudonymize_value(KEY, "user_id", user)
+    # One HMAC for the person (when asked), however many reads follow; and a bounded cache.
+    info = svc._user_refs.cache_info()
+    assert info.misses == 1 and info.hits >= 3
+    assert info.maxsize == USER_REFS_KEPT

@@ -41,6 +41,7 @@ from pentascore.web.i18n import (
     REFUSALS,
     format_value,
     reason_text,
+    word_for,
 )
 from pentascore.web.pages import add_pages, repairable
 from tests.conftest import KEY, NOW, ScoredHome
@@ -87,6 +88,16 @@ def test_every_outcome_and_record_type_has_both_languages() -> None:
             assert f"type.{event_type.value}" in MESSAGES[lang], (lang, event_type)
     words = [k for k in MESSAGES["zh"] if k.startswith(("outcome.", "type."))]
     assert all(re.search(r"[\u4e00-\u9fff]", MESSAGES["zh"][k]) for k in words)
+
+
+def test_a_code_without_a_word_is_shown_as_itself() -> None:
+    for lang in ("en", "zh"):
+        t = MESSAGES[lang]
+        assert word_for("status", "active", t) == t["status.active"]
+        assert word_for("outcome", "allowed", t) == t["outcome.allowed"]
+        assert word_for("type", "bill", t) == t["type.bill"]
+        for kind in ("status", "outcome", "type"):
+            assert word_for(kind, "no_such_code", t) == "no_such_code"  # type: ignore[arg-type]
 
 
 def test_who_looked_says_each_outcome_in_the_page_language(web: World) -> None:

@@ -14,9 +14,9 @@ import contextlib
 import gc
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from functools import partial
+from functools import lru_cache, partial
 from typing import Annotated
 
 import sqlalchemy as sa
@@ -85,6 +85,10 @@ from pentascore.service.schemas import (
 
 log = logging.getLogger(__name__)
 
+# How many user ids' pseudonyms a service remembers (`Service.user_ref`): at about 250 bytes
+# an id, a few MB at most.
+USER_REFS_KEPT = 16_384
+
 _REFUSALS = {
     "no_authorization": "you hold no authorization from this person for this purpose.",
     "authorization_pending": "the person has not answered your request yet.",
@@ -108,9 +112,17 @@ class Service:
     operator_token: str | None
     partners: PartnerCache = field(default_factory=PartnerCache)
     reads: ReadQueue = field(default_factory=ReadQueue)
+    # The pseudonyms of the user ids seen last (`user_ref`), this service's own.
+    _user_refs: Callable[[str], str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        pseudonym = partial(pseudonymize_value, self.key, "user_id")
+        object.__setattr__(self, "_user_refs", lru_cache(maxsize=USER_REFS_KEPT)(pseudonym))
 
     def user_ref(self, user_id: str) -> str:
-        return pseudonymize_value(self.key, "user_id", user_id)
+        """The pseudonym of a user id (an HMAC), remembered for the `USER_REFS_KEPT` ids
+        seen last, so a partner reading the same person again skips the HMAC."""
+        return self._user_refs(user_id)
 
 
 def _service(request: Request) -> Service:

@@ -15,6 +15,7 @@ check and listing uses.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -203,22 +204,40 @@ def decide(
     return authorization
 
 
+def _deadlines(
+    now: datetime | sa.ColumnElement[datetime], lapsed: datetime | sa.ColumnElement[datetime]
+) -> dict[Status, sa.ColumnElement[bool]]:
+    """`effective_status`'s rule, as SQL: when a row that still says active or pending has
+    expired by ``now``. Active: once ``expires_at`` is ``now`` or earlier; pending: once it
+    was requested at ``lapsed`` (``now`` less `PENDING_DAYS`) or earlier."""
+    a = Authorization
+    return {Status.ACTIVE: a.expires_at <= now, Status.PENDING: a.requested_at <= lapsed}
+
+
+def ran_out(
+    now: datetime | sa.ColumnElement[datetime],
+    lapsed: datetime | sa.ColumnElement[datetime],
+    state: Callable[[Status], Any] = lambda s: s.value,
+) -> sa.ColumnElement[bool]:
+    """Whether a row that still says active or pending has expired by ``now`` (`_deadlines`),
+    as SQL. ``now`` and ``lapsed`` are values or SQL expressions (the partner read's are
+    columns of its request); ``state`` writes a state into the SQL (bound by default; the
+    read path writes it in as a literal, `pentascore.service.reads._constant`)."""
+    a = Authorization
+    return sa.or_(
+        *(sa.and_(a.status == state(s), passed) for s, passed in _deadlines(now, lapsed).items())
+    )
+
+
 def _status_is(status: Status, now: datetime) -> sa.ColumnElement[bool]:
     """`effective_status` == ``status``, as SQL (so lists filter and page in the database)."""
     a = Authorization
     lapsed = now - timedelta(days=PENDING_DAYS)
-    live_active = sa.and_(a.status == Status.ACTIVE.value, a.expires_at > now)
-    live_pending = sa.and_(a.status == Status.PENDING.value, a.requested_at > lapsed)
-    if status is Status.ACTIVE:
-        return live_active
-    if status is Status.PENDING:
-        return live_pending
     if status is Status.EXPIRED:
-        return sa.or_(
-            a.status == Status.EXPIRED.value,
-            sa.and_(a.status == Status.ACTIVE.value, a.expires_at <= now),
-            sa.and_(a.status == Status.PENDING.value, a.requested_at <= lapsed),
-        )
+        return sa.or_(a.status == Status.EXPIRED.value, ran_out(now, lapsed))
+    deadline = _deadlines(now, lapsed).get(status)
+    if deadline is not None:  # active or pending, and not yet run out
+        return sa.and_(a.status == status.value, sa.not_(deadline))
     return a.status == status.value
 
 

@@ -47,7 +47,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from starlette.concurrency import run_in_threadpool
 
 from pentascore.core.types import Dimension
-from pentascore.service.authorizations import PENDING_DAYS, Scope, Status
+from pentascore.service.authorizations import PENDING_DAYS, Scope, Status, ran_out
 from pentascore.service.db import (
     Authorization,
     Database,
@@ -148,13 +148,11 @@ def _decided(request: sa.CTE, latest_of: sa.ColumnElement[str] | None) -> sa.Sel
 
     The deciding authorization is one in force (the widest scope, then the longest-lived),
     else the one that changed last, whose state explains the refusal (ties: the later state
-    of the lifecycle). In force is `authorizations.effective_status`'s rule: active and not
-    run out, pending and not lapsed, else expired."""
+    of the lifecycle). In force is `authorizations.effective_status`'s rule, written once as
+    SQL in `authorizations.ran_out`: active and not run out, pending and not lapsed, else
+    expired."""
     r, a, k = request.c, Authorization, _constant
-    a_expired = sa.or_(
-        sa.and_(a.status == k(Status.ACTIVE), a.expires_at <= r.now),
-        sa.and_(a.status == k(Status.PENDING), a.requested_at <= r.lapsed),
-    )
+    a_expired = ran_out(r.now, r.lapsed, state=k)
     found = (
         sa.select(
             r.ord,

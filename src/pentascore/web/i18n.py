@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pentascore.explain.actions import ACTIONS
 from pentascore.features.catalog import CATALOG
@@ -494,5 +494,13 @@ class _Blank(dict[str, Any]):
         return ""
 
 
-def status_text(status: str, t: Mapping[str, str]) -> str:
-    return t.get(f"status.{status}", str(status))
+# The kinds of code the pages put into words, each with its words in `MESSAGES` under
+# ``"<kind>.<code>"``: a status (of an authorization, repair, dispute or model), the outcome of
+# a partner's read, and the type of a person's record.
+CodeKind = Literal["status", "outcome", "type"]
+
+
+def word_for(kind: CodeKind, code: str, t: Mapping[str, str]) -> str:
+    """The word for a ``kind`` of ``code`` in the language of ``t``; the code itself when it has
+    no word."""
+    return t.get(f"{kind}.{code}", str(code))

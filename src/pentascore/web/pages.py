@@ -49,8 +49,8 @@ from pentascore.web.i18n import (
     needs_text,
     reason_text,
     refusal_text,
-    status_text,
     translator,
+    word_for,
 )
 
 _ENV = Environment(
@@ -80,7 +80,7 @@ def _page(
         other=other,
         switch_url=f"{request.url.path}?{urlencode(query)}",
         signout=signout,
-        status_of=lambda s: status_text(s, t),
+        word_for=lambda kind, code: word_for(kind, code, t),
         **context,
     )
     response = HTMLResponse(html, status_code=status)
@@ -311,7 +311,12 @@ def comparison(a: dict[str, Any], b: dict[str, Any], t: dict[str, str]) -> list[
     da, db = a["doc"], b["doc"]
     rows.append([t["kind"], da.kind, db.kind, ""])
     rows.append(
-        [t["status"], t[f"status.{a['entry'].status}"], t[f"status.{b['entry'].status}"], ""]
+        [
+            t["status"],
+            word_for("status", a["entry"].status, t),
+            word_for("status", b["entry"].status, t),
+            "",
+        ]
     )
     rows.append(
         [t["created"], f"{da.created_at:%Y-%m-%d %H:%M}", f"{db.created_at:%Y-%m-%d %H:%M}", ""]
