@@ -54,7 +54,7 @@ _SCATTERED = tuple(f.name for f in FIELDS if f.pii and f.name != "user_id")
 # its values in every row group, so its statistics never let a reader skip one, and they cost
 # a comparison of every value (about 13% of the write).
 _LOOKED_UP = (*_UNIQUE, "user_id", "type", "batch_id")
-_WRITE_OPTIONS: dict[str, Any] = {
+PARQUET_WRITE_OPTIONS: dict[str, Any] = {
     "compression": "zstd",
     "row_group_size": 122_880,
     "use_dictionary": [
@@ -302,7 +302,7 @@ class BatchWriter:
 
     def _write(self, name: str, events: pa.Table) -> None:
         path = self.ready / name
-        pq.write_table(events, path, **_WRITE_OPTIONS)
+        pq.write_table(events, path, **PARQUET_WRITE_OPTIONS)
         # Flushed now, while the next chunks are checked, so that the commit's own flush (the
         # one atomicity relies on) finds little left to write.
         with path.open("rb") as fh:
@@ -347,21 +347,11 @@ class BatchWriter:
         con.execute(f"CREATE VIEW incoming AS SELECT * FROM {self._staged(self.ready)}")
         # Input order (source file, then row) decides which of two rows came first: the
         # order rows were staged in follows how the engine happened to read them.
-        staged_ids = pa.concat_tables(self._ids)
-        # The corrections, and the rows whose ids some correction names, picked out in Arrow:
-        # the checks of corrections below then join a few rows instead of the whole batch.
-        correcting = staged_ids.filter(pc.is_valid(staged_ids.column("supersedes")))
-        named = pc.unique(correcting.column("supersedes").combine_chunks())
-        for view, rows in (
-            ("ids", staged_ids),
-            ("correcting", correcting),
-            ("named", staged_ids.filter(pc.is_in(staged_ids.column("event_id"), value_set=named))),
-        ):
-            con.register(f"staged_{view}", rows)
-            con.execute(
-                f"CREATE VIEW {view} AS SELECT event_id, part::VARCHAR AS part, pos, src, rn, "
-                f"supersedes, user_id, type::VARCHAR AS type FROM staged_{view}"
-            )
+        con.register("staged_ids", pa.concat_tables(self._ids))
+        con.execute(
+            "CREATE VIEW ids AS SELECT event_id, part::VARCHAR AS part, pos, src, rn, "
+            "supersedes, user_id, type::VARCHAR AS type FROM staged_ids"
+        )
         con.execute(
             "CREATE TEMP TABLE repeats (part VARCHAR, pos BIGINT, same BOOLEAN, other VARCHAR)"
         )
@@ -430,33 +420,33 @@ class BatchWriter:
         con.execute(
             """
             CREATE TEMP TABLE corrections AS
-            SELECT c.part, c.pos, c.src, c.rn, c.supersedes, c.user_id, c.type FROM correcting c
+            SELECT c.part, c.pos, c.src, c.rn, c.supersedes, c.user_id, c.type FROM ids c
             ANTI JOIN repeats r ON r.part = c.part AND r.pos = c.pos
             WHERE c.supersedes IS NOT NULL
             """
         )
         con.execute("CREATE TEMP TABLE dangling (part VARCHAR, pos BIGINT, why VARCHAR)")
         if _count(con, "corrections"):
-            wanted = "event_id IN (SELECT supersedes FROM corrections)"
+            # The events corrections name: rows of this batch (the batch's ids probed against
+            # the named ones, which DuckDB does on every core) and of the lake.
             targets = (
-                "SELECT i.event_id, i.user_id, i.type, i.src, i.rn FROM named i "
-                f"WHERE {wanted} "
-                "AND NOT EXISTS (SELECT 1 FROM repeats r WHERE r.part = i.part AND r.pos = i.pos)"
+                "SELECT i.event_id, i.user_id, i.type, i.src, i.rn FROM ids i "
+                "SEMI JOIN corrections k ON i.event_id = k.supersedes "
+                "ANTI JOIN repeats r ON r.part = i.part AND r.pos = i.pos"
             )
-            earlier = "(t.src IS NULL OR t.src < c.src OR (t.src = c.src AND t.rn < c.rn))"
             if lake is not None:
                 targets += (
                     f" UNION ALL SELECT event_id, user_id, type, NULL, NULL FROM {lake} "
-                    f"WHERE {wanted}"
+                    "WHERE event_id IN (SELECT supersedes FROM corrections)"
                 )
+            earlier = "(t.src IS NULL OR t.src < c.src OR (t.src = c.src AND t.rn < c.rn))"
             con.execute(
                 f"""
                 INSERT INTO dangling
                 SELECT c.part, c.pos, 'missing' FROM corrections c
-                WHERE NOT EXISTS (
-                    SELECT 1 FROM ({targets}) t
-                    WHERE t.event_id = c.supersedes AND t.user_id = c.user_id
-                      AND t.type = c.type AND {earlier})
+                ANTI JOIN ({targets}) t
+                  ON t.event_id = c.supersedes AND t.user_id = c.user_id AND t.type = c.type
+                 AND {earlier}
                 """
             )
             corrected = (
@@ -536,7 +526,7 @@ class BatchWriter:
             keep[positions] = False
             if keep.any():
                 kept = table.filter(pa.array(keep))
-                pq.write_table(kept, path, **_WRITE_OPTIONS)
+                pq.write_table(kept, path, **PARQUET_WRITE_OPTIONS)
             else:
                 path.unlink()
 
