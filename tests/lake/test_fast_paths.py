@@ -19,7 +19,7 @@ from pentascore.core.clock import FixedClock
 from pentascore.core.errors import IngestError, StrictIngestError
 from pentascore.events import readers
 from pentascore.events.readers import RawChunk
-from pentascore.lake import ParquetLake
+from pentascore.lake import ParquetLake, store
 from pentascore.lake.ingest import read_ahead
 from tests.lake.test_ingest import events, run, write_csv, write_jsonl
 
@@ -156,6 +156,32 @@ def test_batches_of_disjoint_ids_are_all_kept(
         report = run(lake, clock, tmp_path, write_jsonl(tmp_path / f"{i}.jsonl", events(7, prefix)))
         assert (report.accepted, report.duplicates) == (7, 0)
     assert lake.stats().events == 21
+
+
+def test_repeats_are_looked_for_only_in_files_whose_recorded_ids_could_hold_them(
+    lake: ParquetLake, clock: FixedClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(lake, clock, tmp_path, write_jsonl(tmp_path / "a.jsonl", events(5, "a")))
+    run(lake, clock, tmp_path, write_jsonl(tmp_path / "m.jsonl", events(5, "m")))
+    first, second = lake.batch_dirs()
+    manifest = json.loads((first / "manifest.json").read_text())
+    assert manifest["event_ids"] == {"part-00000.parquet": ["a-0", "a-4"]}
+    # A batch published before manifests recorded ids: its files' footers are read instead.
+    del manifest["event_ids"]
+    (first / "manifest.json").write_text(json.dumps(manifest))
+    opened: list[str] = []
+    footers = store._row_group_id_ranges
+    monkeypatch.setattr(
+        store, "_row_group_id_ranges", lambda path: opened.append(path.parent.name) or footers(path)
+    )
+    again = run(lake, clock, tmp_path, write_jsonl(tmp_path / "again.jsonl", events(5, "a")))
+    assert (again.accepted, again.duplicates) == (0, 5)
+    assert opened == [first.name]
+    # The second batch's recorded range (m-0 to m-4) rules its file out without opening it;
+    # a repeat of it is found through that range.
+    again = run(lake, clock, tmp_path, write_jsonl(tmp_path / "m2.jsonl", events(2, "m")))
+    assert (again.accepted, again.duplicates) == (0, 2)
+    assert second.name not in opened
 
 
 def _write_parquet(path: Path, rows: list[Row], **options: Any) -> None:

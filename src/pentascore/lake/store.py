@@ -540,6 +540,13 @@ class BatchWriter:
             "duplicates": duplicates,
             "sources": sources,
             "schema": "pentascore.events/1",
+            # Each file's lowest and highest event id, so that a later batch can tell which
+            # files its ids could repeat without opening them (`_files_overlapping`).
+            "event_ids": {
+                name: list(span)
+                for name, span in zip(self.parts, self._id_ranges, strict=True)
+                if (self.ready / name).exists()
+            },
         }
         (self.ready / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
         _fsync_tree(self.ready)
@@ -585,24 +592,42 @@ def _sql_text(text: str) -> str:
 
 
 def _files_overlapping(files: list[Path], ranges: list[tuple[str, str]]) -> list[Path]:
-    """The files with a row group whose event ids could fall in one of ``ranges`` (by the
-    row groups' statistics; a file without them always could)."""
+    """The files whose event ids could fall in one of ``ranges``: by the id range their batch's
+    manifest gives, else by their row groups' statistics (a row group without them always
+    could)."""
     if not ranges or not files:
         return []
+    recorded: dict[Path, dict[str, list[str]]] = {}
     found = []
     for path in files:
-        meta = pq.ParquetFile(path).metadata
-        column = meta.schema.to_arrow_schema().get_field_index("event_id")
-        for i in range(meta.num_row_groups):
-            stats = meta.row_group(i).column(column).statistics
-            if stats is None or not stats.has_min_max:
-                found.append(path)
-                break
-            low, high = stats.min, stats.max
-            if any(not (b < low or high < a) for a, b in ranges):
-                found.append(path)
-                break
+        if path.parent not in recorded:
+            recorded[path.parent] = _recorded_id_ranges(path.parent)
+        span = recorded[path.parent].get(path.name)
+        spans = [(span[0], span[1])] if span is not None else _row_group_id_ranges(path)
+        if any(s is None or any(not (b < s[0] or s[1] < a) for a, b in ranges) for s in spans):
+            found.append(path)
     return found
+
+
+def _recorded_id_ranges(batch_dir: Path) -> dict[str, list[str]]:
+    """The (low, high) event id of each file of a batch, by name, as its manifest records them
+    (batches published before manifests did: none)."""
+    try:
+        manifest = json.loads((batch_dir / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    ranges = manifest.get("event_ids")
+    return ranges if isinstance(ranges, dict) else {}
+
+
+def _row_group_id_ranges(path: Path) -> list[tuple[str, str] | None]:
+    meta = pq.ParquetFile(path).metadata
+    column = meta.schema.to_arrow_schema().get_field_index("event_id")
+    spans: list[tuple[str, str] | None] = []
+    for i in range(meta.num_row_groups):
+        stats = meta.row_group(i).column(column).statistics
+        spans.append((stats.min, stats.max) if stats is not None and stats.has_min_max else None)
+    return spans
 
 
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
