@@ -123,7 +123,12 @@ def render_events_doc() -> str:
         "The lake stores every field above (identifiers as pseudonyms) plus `batch_id` and "
         "`ingested_at`, one folder per committed batch under `<home>/lake/events/`. Its Arrow "
         "schema is `pentascore.events.LAKE_SCHEMA`; it has "
-        f"{len(FIELDS) + 2} columns.",
+        f"{len(FIELDS) + 2} columns. Beside its Parquet files each batch folder holds "
+        "`manifest.json`: the batch's id, sequence number and time, how many events it accepted "
+        "and how many were duplicates, the files it came from, and each Parquet file's lowest "
+        "and highest `event_id`. A later ingest reads those ranges to know which files its ids "
+        "could repeat, and opens only those (a batch written before manifests recorded ranges "
+        "is judged by its files' row-group statistics).",
         "",
     ]
     return "\n".join(lines)
