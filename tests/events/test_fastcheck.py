@@ -9,7 +9,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from pentascore.events.fastcheck import fast_check
@@ -234,16 +234,33 @@ def test_simulated_rows_all_take_the_fast_path(tmp_path: Any) -> None:
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(st.one_of(typed_tables(), text_rows().map(lambda rows: records_chunk(rows, "t").table)))
+@example(
+    # The first amount does not fit an int64: the fast path leaves the chunk to the query, and
+    # decides a slice without that row (found by hypothesis on CI).
+    pa.table(
+        {
+            ROW: pa.array([1, 2], pa.int64()),
+            "event_id": pa.array([1, 1], pa.int64()),
+            "user_id": ["U1", "U1"],
+            "type": ["payment", "payment"],
+            "ts": pa.array([0, 0], pa.timestamp("s", tz="UTC")),
+            "amount": pa.array([2**63, None], pa.uint64()),
+            "currency": ["CNY", "CNY"],
+        }
+    )
+)
 def test_a_slice_is_decided_as_the_rows_of_the_whole_chunk(table: pa.Table) -> None:
     """Bitmaps and offsets are read from their buffers at the array's offset, which a slice
-    moves (to any bit, not only whole bytes): every row is decided and converted alike."""
+    moves (to any bit, not only whole bytes): every row of a chunk the fast path decides is
+    decided and converted alike in a slice of it."""
     chunk = table.add_column(0, SOURCE, pa.repeat(pa.scalar(0, pa.int32()), table.num_rows))
     whole = fast_check(chunk, META_COLUMNS, CHECKED_SCHEMA)
+    if whole is None:
+        # Left to the query, perhaps for a row a slice leaves out: nothing to compare.
+        return
     for start in range(1, min(chunk.num_rows, 9)):
         part = fast_check(chunk.slice(start), META_COLUMNS, CHECKED_SCHEMA)
-        assert (part is None) == (whole is None)
-        if whole is None or part is None:
-            continue
+        assert part is not None
         assert part[0].tolist() == whole[0][start:].tolist()
         ok = pa.array(part[0])
         assert part[1].filter(ok).to_pylist() == whole[1].slice(start).filter(ok).to_pylist()
