@@ -33,8 +33,10 @@ browser:
 		if [ "$$(id -u)" = 0 ]; then apt-get install -y -q chromium fonts-wqy-zenhei; \
 		else sudo apt-get install -y -q chromium fonts-wqy-zenhei; fi; }
 
+# Two workers, one per core: most tests are single-threaded Python. The Spark tests share one
+# worker (and so one JVM), and each worker builds its own session fixtures and databases.
 test: lint typecheck browser
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadgroup
 
 demo: $(STAMP)
 	@echo "== 1/6 simulate $(DEMO_USERS) users x 24 months into $(DEMO_DIR)/sim"

@@ -110,3 +110,10 @@ def scored_home(tmp_path_factory: pytest.TempPathFactory) -> ScoredHome:
         scores=scores,
         joined=joined,
     )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # With two workers (make test), the Spark tests run on one of them: one JVM, not two.
+    for item in items:
+        if item.get_closest_marker("spark") is not None:
+            item.add_marker(pytest.mark.xdist_group("spark"))
