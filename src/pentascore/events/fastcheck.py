@@ -14,6 +14,8 @@ generated rows that both agree on every row this module passes.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -43,15 +45,27 @@ _REQUIRED = np.array(
 )
 _COMMON = np.int64(sum(int(_BITS[n]) for n in COMMON_REQUIRED if n != "type"))
 
+
+class _Allowed(NamedTuple):
+    """The bytes a text field may hold: as a 256-entry table, and as the bytes that
+    ``bytes.translate`` deletes to find whether anything else is left."""
+
+    table: np.ndarray
+    deleted: bytes
+
+
+def _allowed(chars: bytes) -> _Allowed:
+    table = np.zeros(256, dtype=bool)
+    table[np.frombuffer(chars, dtype=np.uint8)] = True
+    return _Allowed(table, bytes(np.flatnonzero(table).astype(np.uint8)))
+
+
 # Identifier bytes: letters, digits and ._:@/+=- (a non-ASCII byte is never allowed).
-_ID_BYTE = np.zeros(256, dtype=bool)
-for _c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:@/+=-":
-    _ID_BYTE[_c] = True
+_ID_BYTES = _allowed(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:@/+=-")
 _ID_FIRST = np.zeros(256, dtype=bool)
 for _c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789":
     _ID_FIRST[_c] = True
-_DIGIT = np.zeros(256, dtype=bool)
-_DIGIT[48:58] = True
+_DIGITS = _allowed(b"0123456789")
 
 # Per choice field: its possible values, and for each the types (as bits) that allow it.
 _CHOICES: dict[str, tuple[pa.Array, np.ndarray]] = {}
@@ -146,18 +160,17 @@ class TextBuffers:
         # Empty text is a missing value, as in the query.
         self.present = self.valid & (self.lengths > 0)
 
-    def rows_with(self, bad_byte: np.ndarray) -> np.ndarray:
-        """Rows holding at least one byte that ``bad_byte`` (a 256-entry table) marks."""
+    def rows_outside(self, allowed: _Allowed) -> np.ndarray:
+        """Rows holding at least one byte that ``allowed`` does not allow."""
         found = np.zeros(self.n, dtype=bool)
         low, high = int(self.offsets[0]), int(self.offsets[-1])
         if high <= low:
             return found
-        # Usually no row has one: deleting every good byte (bytes.translate, several times
+        # Usually no row has one: deleting every allowed byte (bytes.translate, several times
         # faster than a table lookup of each byte) leaves nothing.
-        good = np.flatnonzero(~bad_byte).astype(np.uint8).tobytes()
-        if not self.data[low:high].tobytes().translate(None, good):
+        if not self.data[low:high].tobytes().translate(None, allowed.deleted):
             return found
-        where = np.flatnonzero(bad_byte[self.data[low:high]])
+        where = np.flatnonzero(~allowed.table[self.data[low:high]])
         if len(where):
             rows = np.searchsorted(self.offsets, where + low, side="right") - 1
             found[rows] = True
@@ -169,7 +182,7 @@ class TextBuffers:
 
 def _ids_ok(text: TextBuffers) -> np.ndarray:
     """Where present, whether the value matches ID_PATTERN."""
-    ok = (text.lengths <= ID_MAX_LENGTH) & ~text.rows_with(~_ID_BYTE)
+    ok = (text.lengths <= ID_MAX_LENGTH) & ~text.rows_outside(_ID_BYTES)
     if text.present.all():  # ids, users: no row to leave out
         ok &= _ID_FIRST[text.first_bytes(slice(None))]
         return np.asarray(ok)
@@ -180,7 +193,7 @@ def _ids_ok(text: TextBuffers) -> np.ndarray:
 
 def _digits_ok(text: TextBuffers) -> np.ndarray:
     """Where present, whether the value is 1-18 plain digits (so fits int64)."""
-    return np.asarray((text.lengths <= 18) & ~text.rows_with(~_DIGIT))
+    return np.asarray((text.lengths <= 18) & ~text.rows_outside(_DIGITS))
 
 
 def _days_from_civil(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
