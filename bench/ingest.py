@@ -23,18 +23,20 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bench._report import write_section
 from pentascore.core.clock import FixedClock
-from pentascore.events.readers import DEFAULT_CHUNK_ROWS
+from pentascore.events.readers import DEFAULT_CHUNK_ROWS, read_chunks
+from pentascore.events.validate import ROW
 from pentascore.lake import ParquetLake, ingest_files
 from pentascore.lake.store import PARQUET_WRITE_OPTIONS
 from pentascore.sim import SimulationConfig, simulate, write_population
 
+_T = TypeVar("_T")
 KEY = b"benchmark-pseudonym-key-0123456789"
 READERS = {
     "parquet": "read_parquet({files})",
@@ -48,41 +50,41 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def measured(step: Callable[[], object]) -> tuple[float, float]:
-    """(wall seconds, CPU-seconds of this process, every thread) of ``step``."""
+def measured(step: Callable[[], _T]) -> tuple[_T, float, float]:
+    """What ``step`` returns, with its wall seconds and the CPU-seconds of this process (every
+    thread)."""
     cpu, start = _cpu_seconds(), time.perf_counter()
-    step()
-    return time.perf_counter() - start, _cpu_seconds() - cpu
+    result = step()
+    return result, time.perf_counter() - start, _cpu_seconds() - cpu
 
 
 def bare_read(files: list[Path], fmt: str) -> tuple[float, float]:
     listed = "[" + ", ".join(f"'{f}'" for f in files) + "]"
     with duckdb.connect() as con:
-        return measured(
+        _, seconds, cpu = measured(
             lambda: con.execute(
                 f"CREATE TABLE t AS SELECT * FROM {READERS[fmt].format(files=listed)}"
             )
         )
+    return seconds, cpu
 
 
 def plain_copy(files: list[Path], out: Path) -> tuple[float, float]:
-    """Parquet files read in chunks as ingest reads them, each chunk written by a second thread
-    as a Parquet file with the lake's compression, row groups, dictionaries and statistics."""
+    """Parquet files read in chunks by ingest's own reader, each chunk written by a second
+    thread as a Parquet file with the lake's compression, row groups, dictionaries and
+    statistics."""
     out.mkdir()
 
     def copy() -> None:
         pending: Future[None] | None = None
-        with ThreadPoolExecutor(1) as writer:
+        with ThreadPoolExecutor(1) as writer, duckdb.connect() as con:
             for i, path in enumerate(files):
-                batches = pq.ParquetFile(path, pre_buffer=False).iter_batches(
-                    batch_size=DEFAULT_CHUNK_ROWS, use_threads=True
-                )
-                for j, batch in enumerate(batches):
+                for j, chunk in enumerate(read_chunks(path, "parquet", con, DEFAULT_CHUNK_ROWS)):
                     if pending is not None:
                         pending.result()
                     pending = writer.submit(
                         pq.write_table,
-                        pa.Table.from_batches([batch]),
+                        chunk.table.drop_columns([ROW]),
                         out / f"{i:04d}-{j:04d}.parquet",
                         **PARQUET_WRITE_OPTIONS,
                     )
@@ -90,23 +92,20 @@ def plain_copy(files: list[Path], out: Path) -> tuple[float, float]:
                 pending.result()
 
     try:
-        return measured(copy)
+        _, seconds, cpu = measured(copy)
     finally:
         shutil.rmtree(out)
+    return seconds, cpu
 
 
 def ingest_once(folder: Path, work: Path) -> tuple[float, float, int]:
     lake = ParquetLake(work / "lake")
     clock = FixedClock(datetime(2026, 1, 1, tzinfo=UTC))
-    reports = []
-
-    def ingest() -> None:
-        reports.append(
-            ingest_files([folder], lake=lake, key=KEY, rejects_dir=work / "rejects", clock=clock)
+    report, seconds, cpu = measured(
+        lambda: ingest_files(
+            [folder], lake=lake, key=KEY, rejects_dir=work / "rejects", clock=clock
         )
-
-    seconds, cpu = measured(ingest)
-    (report,) = reports
+    )
     assert report.rejected == 0, report
     shutil.rmtree(work / "lake")
     return seconds, cpu, report.accepted

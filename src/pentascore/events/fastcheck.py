@@ -62,9 +62,7 @@ def _allowed(chars: bytes) -> _Allowed:
 
 # Identifier bytes: letters, digits and ._:@/+=- (a non-ASCII byte is never allowed).
 _ID_BYTES = _allowed(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:@/+=-")
-_ID_FIRST = np.zeros(256, dtype=bool)
-for _c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789":
-    _ID_FIRST[_c] = True
+_ID_FIRST = _allowed(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789").table
 _DIGITS = _allowed(b"0123456789")
 
 # Per choice field: its possible values, and for each the types (as bits) that allow it.
