@@ -3,7 +3,9 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -68,7 +70,7 @@ def test_a_pseudonymizer_gives_the_service_hash_of_every_field(
 ) -> None:
     pseudonyms = Pseudonymizer(key)
     table = pa.table({field: pa.array(values, pa.string()) for field in PII_FIELDS})
-    for _ in range(2):  # hashed, then matched against the last chunk
+    for _ in range(2):  # hashed, then recalled
         out = pseudonyms.table(table)
         for field in PII_FIELDS:
             expected = [pseudonymize_value(key, field, v) for v in values]
@@ -88,8 +90,8 @@ def test_a_pseudonymizer_gives_the_service_hash_of_every_field(
     )
 )
 def test_values_seen_in_earlier_chunks_keep_their_pseudonyms(chunks: list[list[str]]) -> None:
-    """Chunk after chunk, values come from the last chunk's or are hashed: either way gives
-    the service's hash."""
+    """Chunk after chunk, values are recalled or hashed: either way gives the service's
+    hash."""
     pseudonyms = Pseudonymizer(KEY)
     for values in chunks:
         table = pa.table({field: pa.array(values, pa.string()) for field in PII_FIELDS})
@@ -111,3 +113,55 @@ def test_a_pseudonymizer_is_shared_by_threads() -> None:
         for field in PII_FIELDS:
             expected = [pseudonymize_value(KEY, field, v) for v in table.column(field).to_pylist()]
             assert out.column(field).to_pylist() == expected
+
+
+def test_values_of_any_earlier_chunk_are_remembered_not_hashed_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hashed: list[str] = []
+    pseudonyms = Pseudonymizer(KEY)
+    original = Pseudonymizer._hash
+
+    def counting(self: Pseudonymizer, normalized: list[str]) -> pa.Array:
+        hashed.extend(normalized)
+        return original(self, normalized)
+
+    monkeypatch.setattr(Pseudonymizer, "_hash", counting)
+    for values in (["U1", "U2"], ["U3"], ["U1", "U3", "U4"]):
+        out = pseudonyms.table(pa.table({"user_id": values}))
+        assert out.column("user_id").to_pylist() == [
+            pseudonymize_value(KEY, "user_id", v) for v in values
+        ]
+    assert hashed == ["U1", "U2", "U3", "U4"]
+    # A counterparty is looked for among the user ids remembered.
+    out = pseudonyms.table(pa.table({"counterparty_id": ["U2", "U9"]}))
+    assert out.column("counterparty_id").to_pylist() == [
+        pseudonymize_value(KEY, "counterparty_id", v) for v in ["U2", "U9"]
+    ]
+    assert hashed[4:] == ["U9"]
+    pseudonyms.close()
+
+
+def test_a_fingerprint_shared_by_other_values_never_lends_its_pseudonym(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every value given the same fingerprint: each is still told apart by its own text."""
+    monkeypatch.setattr(
+        Pseudonymizer, "_fingerprints", lambda self, values: np.zeros(len(values), np.uint64)
+    )
+    with Pseudonymizer(KEY) as pseudonyms:
+        for values in (["U1", "U2"], ["U2", "U3", "U1"], ["U3", "U4"]):
+            out = pseudonyms.table(pa.table({"user_id": values}))
+            assert out.column("user_id").to_pylist() == [
+                pseudonymize_value(KEY, "user_id", v) for v in values
+            ]
+
+
+def test_a_full_memory_starts_over_and_keeps_giving_the_same_pseudonyms() -> None:
+    with Pseudonymizer(KEY, memory=3) as pseudonyms:
+        for values in (["A", "B"], ["C", "D"], ["A", "E", "C"], ["B"]):
+            out = pseudonyms.table(pa.table({"account_id": values}))
+            assert out.column("account_id").to_pylist() == [
+                pseudonymize_value(KEY, "account_id", v) for v in values
+            ]
+            assert len(pseudonyms._memory["account_id"].fingerprints) <= 3

@@ -143,7 +143,7 @@ class _Workers:
     Nearly all of the work is in numpy, Arrow compute and DuckDB, which let go of the
     interpreter, so two chunks are checked at once on two cores (hashing new identifiers holds
     it, about a microsecond a value). Each thread has a cursor of its own on ``con``; the
-    pseudonymizer's memory of the last chunk is shared. A chunk is staged (``stage``) by its
+    pseudonymizer's memory of what it has hashed is shared. A chunk is staged (``stage``) by its
     thread as soon as it and every chunk before it are done; a chunk whose predecessor failed is
     not staged. The first failure is raised to the caller, by `submit` or `drain`.
     """
@@ -174,6 +174,8 @@ class _Workers:
         self._pool.shutdown(wait=True)
         for cursor in self._cursors:
             cursor.close()
+        if self._pseudonyms is not None:
+            self._pseudonyms.close()
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         cursor: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
