@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pentascore.core.duck import ThreadCursors
 from pentascore.events.schema import PII_FIELDS
 
 PSEUDONYM_HEX_CHARS = 32
@@ -148,15 +149,15 @@ class Pseudonymizer:
     Identifiers repeat a lot (a user has hundreds of events; an account, a phone or an address
     turns up month after month): each column is dictionary-encoded, so each distinct value of a
     chunk is handled once, and each field remembers every value it has hashed with its
-    pseudonym (`_Memory`, up to ``memory`` values a field, then it starts over). Only values it
-    has not seen are normalized and hashed, with `hmac`'s own construction and the key's pads
-    hashed once, so exactly `pseudonymize_value`: about a microsecond a value in hashlib,
-    against well under a tenth of that to find one remembered. Fingerprints are DuckDB's
+    pseudonym (`_Memory`: up to ``memory`` values a field, about 80 bytes each, then it starts
+    over). Only values it has not seen are normalized and hashed, with `hmac`'s own construction
+    and the key's pads hashed once, so exactly `pseudonymize_value`: 1.1-1.5 microseconds a
+    value in hashlib here, against about 0.3 to find one remembered. Fingerprints are DuckDB's
     ``hash``, on a connection of the pseudonymizer's own (`close` it). Safe to use from several
     threads at once.
     """
 
-    def __init__(self, key: bytes, memory: int = 4_000_000) -> None:
+    def __init__(self, key: bytes, memory: int = 2_000_000) -> None:
         block = hashlib.sha256(key).digest() if len(key) > _BLOCK else key
         block = block.ljust(_BLOCK, b"\0")
         self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
@@ -167,12 +168,10 @@ class Pseudonymizer:
         self._memory: dict[str, _Memory] = {}
         self._lock = threading.Lock()
         self._con = duckdb.connect()
-        self._local = threading.local()
-        self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._cursors = ThreadCursors(self._con)
 
     def close(self) -> None:
-        for cursor in self._cursors:
-            cursor.close()
+        self._cursors.close()
         self._con.close()
 
     def __enter__(self) -> Pseudonymizer:
@@ -182,13 +181,12 @@ class Pseudonymizer:
         self.close()
 
     def _fingerprints(self, values: pa.Array) -> np.ndarray:
-        cursor: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
-        if cursor is None:
-            with self._lock:
-                cursor = self._con.cursor()
-                self._cursors.append(cursor)
-            self._local.cursor = cursor
-        hashed = cursor.from_arrow(pa.table({"v": values})).project("hash(v)").to_arrow_table()
+        hashed = (
+            self._cursors.get()
+            .from_arrow(pa.table({"v": values}))
+            .project("hash(v)")
+            .to_arrow_table()
+        )
         return np.asarray(hashed.column(0).to_numpy(), dtype=np.uint64)
 
     def _hash(self, normalized: list[str]) -> pa.Array:

@@ -24,6 +24,7 @@ import duckdb
 import pyarrow as pa
 
 from pentascore.core.clock import Clock
+from pentascore.core.duck import ThreadCursors
 from pentascore.core.errors import StrictIngestError
 from pentascore.events.pseudonym import Pseudonymizer
 from pentascore.events.readers import (
@@ -161,9 +162,7 @@ class _Workers:
         self._threads = threads
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="ingest-check")
         self._pending: deque[Future[None]] = deque()
-        self._local = threading.local()
-        self._cursors: list[duckdb.DuckDBPyConnection] = []
-        self._lock = threading.Lock()
+        self._cursors = ThreadCursors(con)
 
     def __enter__(self) -> _Workers:
         return self
@@ -172,22 +171,12 @@ class _Workers:
         for future in self._pending:
             future.cancel()
         self._pool.shutdown(wait=True)
-        for cursor in self._cursors:
-            cursor.close()
+        self._cursors.close()
         if self._pseudonyms is not None:
             self._pseudonyms.close()
 
-    def _cursor(self) -> duckdb.DuckDBPyConnection:
-        cursor: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
-        if cursor is None:
-            with self._lock:
-                cursor = self._con.cursor()
-                self._cursors.append(cursor)
-            self._local.cursor = cursor
-        return cursor
-
     def _run(self, table: pa.Table, previous: Future[None] | None) -> None:
-        cursor = self._cursor()
+        cursor = self._cursors.get()
         checked = check_chunk(cursor, table)
         valid = checked.valid
         if self._pseudonyms is not None:
