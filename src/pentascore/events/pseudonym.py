@@ -100,7 +100,8 @@ class _Memory(NamedTuple):
     """Every value of one field that a pseudonymizer has hashed, with its pseudonym, found by
     a 64-bit fingerprint: a sorted array of fingerprints is searched in numpy in log time,
     where a hash table of the strings would have to be rebuilt (or the strings probed) at a
-    cost per remembered value on every chunk."""
+    cost per remembered value on every chunk. Held in this process's memory only, for one
+    pseudonymizer (one ingest batch): the identifiers as sent are never written anywhere."""
 
     values: pa.ChunkedArray  # as sent
     pseudonyms: pa.ChunkedArray
