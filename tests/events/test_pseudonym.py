@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pentascore.core.duck import ThreadCursors
 from pentascore.events.pseudonym import Pseudonymizer, pseudonymize_many, pseudonymize_value
 from pentascore.events.schema import PII_FIELDS
 
@@ -165,3 +166,16 @@ def test_a_full_memory_starts_over_and_keeps_giving_the_same_pseudonyms() -> Non
                 pseudonymize_value(KEY, "account_id", v) for v in values
             ]
             assert len(pseudonyms._memory["account_id"].fingerprints) <= 3
+
+
+def test_a_pseudonymizer_can_fingerprint_on_cursors_it_does_not_own() -> None:
+    with duckdb.connect() as con:
+        cursors = ThreadCursors(con)
+        pseudonyms = Pseudonymizer(KEY, cursors=cursors)
+        out = pseudonyms.table(pa.table({"user_id": ["U1", "U2"]}))
+        assert out.column("user_id").to_pylist() == [
+            pseudonymize_value(KEY, "user_id", v) for v in ["U1", "U2"]
+        ]
+        pseudonyms.close()  # leaves what it was given open
+        assert cursors.get().execute("SELECT 1").fetchall() == [(1,)]
+        cursors.close()

@@ -143,10 +143,11 @@ class _Workers:
 
     Nearly all of the work is in numpy, Arrow compute and DuckDB, which let go of the
     interpreter, so two chunks are checked at once on two cores (hashing new identifiers holds
-    it, about a microsecond a value). Each thread has a cursor of its own on ``con``; the
-    pseudonymizer's memory of what it has hashed is shared. A chunk is staged (``stage``) by its
-    thread as soon as it and every chunk before it are done; a chunk whose predecessor failed is
-    not staged. The first failure is raised to the caller, by `submit` or `drain`.
+    it, about a microsecond a value). Each thread has a cursor of its own on ``con``, for the
+    checks and the pseudonymizer's fingerprints; the pseudonymizer's memory of what it has
+    hashed is shared. A chunk is staged (``stage``) by its thread as soon as it and every chunk
+    before it are done; a chunk whose predecessor failed is not staged. The first failure is
+    raised to the caller, by `submit` or `drain`.
     """
 
     def __init__(
@@ -158,11 +159,11 @@ class _Workers:
     ) -> None:
         self._con = con
         self._stage = stage
-        self._pseudonyms = Pseudonymizer(key) if key is not None else None
+        self._cursors = ThreadCursors(con)
+        self._pseudonyms = Pseudonymizer(key, cursors=self._cursors) if key is not None else None
         self._threads = threads
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="ingest-check")
         self._pending: deque[Future[None]] = deque()
-        self._cursors = ThreadCursors(con)
 
     def __enter__(self) -> _Workers:
         return self
@@ -172,8 +173,6 @@ class _Workers:
             future.cancel()
         self._pool.shutdown(wait=True)
         self._cursors.close()
-        if self._pseudonyms is not None:
-            self._pseudonyms.close()
 
     def _run(self, table: pa.Table, previous: Future[None] | None) -> None:
         cursor = self._cursors.get()
@@ -224,7 +223,9 @@ def ingest_chunks(
     try:
         with (
             lake.batch(batch_id, clock.now()) as writer,
-            duckdb.connect() as con,
+            # The checks run on cursors of the batch's own DuckDB database, not a second one:
+            # opening a database costs about 20 ms, which a one-event batch would feel.
+            writer.con.cursor() as con,
             contextlib.ExitStack() as stack,
         ):
 
