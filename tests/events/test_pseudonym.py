@@ -15,6 +15,7 @@ from pentascore.events.schema import PII_FIELDS
 
 KEY = b"test-pseudonym-key-0123456789abcdef"
 CON = duckdb.connect()
+CURSORS = ThreadCursors(CON)
 
 
 @settings(max_examples=60, deadline=None)
@@ -45,7 +46,7 @@ def test_trivial_spelling_differences_hash_alike_and_real_ones_do_not() -> None:
 
 def test_a_table_is_pseudonymized_column_by_column_with_a_memory() -> None:
     table = pa.table({"user_id": ["U1", "U2", "U1"], "amount": [1, 2, 3]})
-    pseudonyms = Pseudonymizer(KEY)
+    pseudonyms = Pseudonymizer(KEY, CURSORS)
     first = pseudonyms.table(table)
     assert first.column("amount").to_pylist() == [1, 2, 3]
     assert first.column("user_id").to_pylist() == [
@@ -69,7 +70,7 @@ def test_a_table_is_pseudonymized_column_by_column_with_a_memory() -> None:
 def test_a_pseudonymizer_gives_the_service_hash_of_every_field(
     values: list[str], key: bytes
 ) -> None:
-    pseudonyms = Pseudonymizer(key)
+    pseudonyms = Pseudonymizer(key, CURSORS)
     table = pa.table({field: pa.array(values, pa.string()) for field in PII_FIELDS})
     for _ in range(2):  # hashed, then recalled
         out = pseudonyms.table(table)
@@ -93,7 +94,7 @@ def test_a_pseudonymizer_gives_the_service_hash_of_every_field(
 def test_values_seen_in_earlier_chunks_keep_their_pseudonyms(chunks: list[list[str]]) -> None:
     """Chunk after chunk, values are recalled or hashed: either way gives the service's
     hash."""
-    pseudonyms = Pseudonymizer(KEY)
+    pseudonyms = Pseudonymizer(KEY, CURSORS)
     for values in chunks:
         table = pa.table({field: pa.array(values, pa.string()) for field in PII_FIELDS})
         out = pseudonyms.table(table)
@@ -103,7 +104,7 @@ def test_values_seen_in_earlier_chunks_keep_their_pseudonyms(chunks: list[list[s
 
 
 def test_a_pseudonymizer_is_shared_by_threads() -> None:
-    pseudonyms = Pseudonymizer(KEY)
+    pseudonyms = Pseudonymizer(KEY, CURSORS)
     tables = [
         pa.table({f: pa.array([f"V{(i * 7 + j) % 90}" for j in range(40)]) for f in PII_FIELDS})
         for i in range(30)
@@ -120,7 +121,7 @@ def test_values_of_any_earlier_chunk_are_remembered_not_hashed_again(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     hashed: list[str] = []
-    pseudonyms = Pseudonymizer(KEY)
+    pseudonyms = Pseudonymizer(KEY, CURSORS)
     original = Pseudonymizer._hash
 
     def counting(self: Pseudonymizer, normalized: list[str]) -> pa.Array:
@@ -140,7 +141,6 @@ def test_values_of_any_earlier_chunk_are_remembered_not_hashed_again(
         pseudonymize_value(KEY, "counterparty_id", v) for v in ["U2", "U9"]
     ]
     assert hashed[4:] == ["U9"]
-    pseudonyms.close()
 
 
 def test_a_fingerprint_shared_by_other_values_never_lends_its_pseudonym(
@@ -150,32 +150,19 @@ def test_a_fingerprint_shared_by_other_values_never_lends_its_pseudonym(
     monkeypatch.setattr(
         Pseudonymizer, "_fingerprints", lambda self, values: np.zeros(len(values), np.uint64)
     )
-    with Pseudonymizer(KEY) as pseudonyms:
-        for values in (["U1", "U2"], ["U2", "U3", "U1"], ["U3", "U4"]):
-            out = pseudonyms.table(pa.table({"user_id": values}))
-            assert out.column("user_id").to_pylist() == [
-                pseudonymize_value(KEY, "user_id", v) for v in values
-            ]
+    pseudonyms = Pseudonymizer(KEY, CURSORS)
+    for values in (["U1", "U2"], ["U2", "U3", "U1"], ["U3", "U4"]):
+        out = pseudonyms.table(pa.table({"user_id": values}))
+        assert out.column("user_id").to_pylist() == [
+            pseudonymize_value(KEY, "user_id", v) for v in values
+        ]
 
 
 def test_a_full_memory_starts_over_and_keeps_giving_the_same_pseudonyms() -> None:
-    with Pseudonymizer(KEY, memory=3) as pseudonyms:
-        for values in (["A", "B"], ["C", "D"], ["A", "E", "C"], ["B"]):
-            out = pseudonyms.table(pa.table({"account_id": values}))
-            assert out.column("account_id").to_pylist() == [
-                pseudonymize_value(KEY, "account_id", v) for v in values
-            ]
-            assert len(pseudonyms._memory["account_id"].fingerprints) <= 3
-
-
-def test_a_pseudonymizer_can_fingerprint_on_cursors_it_does_not_own() -> None:
-    with duckdb.connect() as con:
-        cursors = ThreadCursors(con)
-        pseudonyms = Pseudonymizer(KEY, cursors=cursors)
-        out = pseudonyms.table(pa.table({"user_id": ["U1", "U2"]}))
-        assert out.column("user_id").to_pylist() == [
-            pseudonymize_value(KEY, "user_id", v) for v in ["U1", "U2"]
+    pseudonyms = Pseudonymizer(KEY, CURSORS, memory=3)
+    for values in (["A", "B"], ["C", "D"], ["A", "E", "C"], ["B"]):
+        out = pseudonyms.table(pa.table({"account_id": values}))
+        assert out.column("account_id").to_pylist() == [
+            pseudonymize_value(KEY, "account_id", v) for v in values
         ]
-        pseudonyms.close()  # leaves what it was given open
-        assert cursors.get().execute("SELECT 1").fetchall() == [(1,)]
-        cursors.close()
+        assert len(pseudonyms._memory["account_id"].fingerprints) <= 3

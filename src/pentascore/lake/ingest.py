@@ -160,7 +160,7 @@ class _Workers:
         self._con = con
         self._stage = stage
         self._cursors = ThreadCursors(con)
-        self._pseudonyms = Pseudonymizer(key, cursors=self._cursors) if key is not None else None
+        self._pseudonyms = Pseudonymizer(key, self._cursors) if key is not None else None
         self._threads = threads
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="ingest-check")
         self._pending: deque[Future[None]] = deque()
