@@ -497,7 +497,6 @@ _JSON_KINDS = np.array(
 _L_NUMBER, _L_TRUE, _L_FALSE, _L_NULL = 1, 2, 3, 4
 _L_WORDS = {b"true": _L_TRUE, b"false": _L_FALSE, b"null": _L_NULL}
 _L_WIDTH = 19  # "-" and 18 digits
-_POWERS = 10 ** np.arange(_L_WIDTH, dtype=np.int64)
 _PAD = 24  # zero bytes after the block, so that reading a little past a gap is safe
 
 
@@ -524,22 +523,24 @@ def _literals(
         return kind, value
     length = np.where(fits, length, 0)
     width = int(length.max())
-    matrix = padded[np.where(fits, starts, 0)[:, None] + np.arange(width)]
+    # Byte j of every literal in row j: each step below reads one contiguous row.
+    matrix = padded[np.arange(width)[:, None] + np.where(fits, starts, 0)]
+    first = matrix[0]
     for word, code in _L_WORDS.items():
-        if len(word) <= width:
-            pattern = np.frombuffer(word, np.uint8)
-            kind[(length == len(word)) & (matrix[:, : len(word)] == pattern).all(axis=1)] = code
-    negative = matrix[:, 0] == ord("-")
+        maybe = np.flatnonzero((length == len(word)) & (first == word[0]))
+        if len(maybe):
+            pattern = np.frombuffer(word, np.uint8)[:, None]
+            kind[maybe[(matrix[: len(word), maybe] == pattern).all(axis=0)]] = code
+    negative = first == ord("-")
     digits = matrix - np.uint8(48)
-    number = fits & (length > negative)
-    first = np.where(negative, digits[:, min(1, width - 1)], digits[:, 0])
-    number &= (first != 0) | (length - negative == 1)  # no leading zero
+    lead = np.where(negative, digits[min(1, width - 1)], first - np.uint8(48))
+    number = fits & (length > negative) & ((lead != 0) | (length - negative == 1))  # no 007
+    digits[0, negative] = 0  # the sign counts as a leading zero
     total = np.zeros(n, dtype=np.int64)
     for j in range(width):
-        used = (j >= negative) & (j < length)
-        digit = digits[:, j]
-        number &= (digit <= 9) | ~used
-        total = np.where(used, total * 10 + digit, total)
+        used = j < length
+        number &= (digits[j] <= 9) | ~used
+        total = np.where(used, total * 10 + digits[j], total)
     kind[number] = _L_NUMBER
     value[number] = np.where(negative, -total, total)[number]
     return kind, value
