@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pentascore.core.arrow import as_one_array
 from pentascore.events.schema import (
     COMMON_REQUIRED,
     CURRENCIES,
@@ -88,11 +89,6 @@ _DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], d
 
 class _Unsupported(Exception):
     """The chunk has a shape this module does not handle; the query checks all of it."""
-
-
-def _whole(column: pa.ChunkedArray) -> pa.Array:
-    """The column as one array (``combine_chunks`` copies even a single chunk)."""
-    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
 
 
 def _bitmap(buffer: pa.Buffer, offset: int, n: int) -> np.ndarray:
@@ -370,7 +366,7 @@ def _fast_check(
     if len(set(names)) != len(names):
         raise _Unsupported
     n = chunk.num_rows
-    columns = {name: _whole(chunk.column(name)) for name in names}
+    columns = {name: as_one_array(chunk.column(name)) for name in names}
     if any(pa.types.is_dictionary(c.type) for c in columns.values()):
         raise _Unsupported
     ok = np.ones(n, dtype=bool)

@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pentascore.core.arrow import as_one_array
 from pentascore.core.duck import ThreadCursors
 from pentascore.events.schema import PII_FIELDS
 
@@ -226,10 +227,7 @@ class Pseudonymizer:
         encoded: dict[str, pa.DictionaryArray] = {}
         for field in PII_FIELDS:
             if field in table.column_names and table.column(field).null_count < table.num_rows:
-                column = pc.dictionary_encode(table.column(field))
-                encoded[field] = (
-                    column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
-                )
+                encoded[field] = as_one_array(pc.dictionary_encode(table.column(field)))
         if not encoded:
             return table
         # One fingerprint query for the distinct values of every field.

@@ -37,6 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pentascore.core.arrow import as_one_array
 from pentascore.core.errors import LakeError, StrictIngestError
 from pentascore.events.schema import FIELDS, LAKE_SCHEMA
 from pentascore.events.validate import REJECT_SCHEMA, ROW, SOURCE
@@ -273,8 +274,7 @@ class BatchWriter:
             pa.repeat(pa.scalar(self.ingested_at, LAKE_SCHEMA.field("ingested_at").type), n),
         )
         name = f"part-{len(self.parts):05d}.parquet"
-        column = table.column("event_id")
-        ids = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+        ids = as_one_array(table.column("event_id"))
         self._ids.append(
             pa.table(
                 {
