@@ -84,7 +84,14 @@ _CURRENCIES = pa.array(sorted(CURRENCIES), pa.string())
 _TYPE_INDEX = {t.value: i for i, t in enumerate(EVENT_TYPES)}
 
 _US_PER_S = 1_000_000
-_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+# Per month of the years 1000-9999 (index (year - 1000) * 12 + month - 1): the day its first
+# day falls on (days since 1970-01-01) and how many days it has, by the proleptic Gregorian
+# calendar. Two lookups instead of the calendar arithmetic over every row.
+_FIRST_YEAR, _LAST_YEAR = 1000, 9999
+_MONTHS = np.arange(f"{_FIRST_YEAR}-01", f"{_LAST_YEAR + 1}-02", dtype="datetime64[M]")
+_MONTH_FIRST_DAY = _MONTHS.astype("datetime64[D]").astype(np.int64)
+_MONTH_DAYS = np.diff(_MONTH_FIRST_DAY).astype(np.int8)
+_MONTH_FIRST_DAY = _MONTH_FIRST_DAY[:-1]
 
 
 class _Unsupported(Exception):
@@ -190,15 +197,6 @@ def _digits_ok(text: TextBuffers) -> np.ndarray:
     return np.asarray((text.lengths <= 18) & ~text.rows_outside(_DIGITS))
 
 
-def _days_from_civil(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
-    y = y - (m <= 2)
-    era = y // 400
-    yoe = y - era * 400
-    doy = (153 * (m + np.where(m > 2, -3, 9)) + 2) // 5 + d - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    return np.asarray(era * 146097 + doe - 719468)
-
-
 def _number(matrix: np.ndarray, start: int, width: int) -> np.ndarray:
     value = matrix[:, start].astype(np.int64) - 48
     for i in range(start + 1, start + width):
@@ -215,7 +213,7 @@ def _timestamps(text: TextBuffers) -> tuple[np.ndarray, np.ndarray]:
     micros = np.zeros(text.n, dtype=np.int64)
     candidates = text.present & (text.lengths >= 20) & (text.lengths <= 32)
     lengths = text.lengths
-    for length in np.unique(lengths[candidates]):
+    for length in np.flatnonzero(np.bincount(lengths[candidates])):
         rows = np.flatnonzero(candidates & (lengths == length))
         starts = text.offsets[:-1][rows]
         first = int(starts[0])
@@ -239,13 +237,14 @@ def _timestamps(text: TextBuffers) -> tuple[np.ndarray, np.ndarray]:
             _number(matrix, 14, 2),
             _number(matrix, 17, 2),
         )
-        leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
-        days_in_month = _DAYS_IN_MONTH[np.clip(month, 0, 12)] + ((month == 2) & leap)
-        base &= (year >= 1000) & (month >= 1) & (month <= 12) & (day >= 1)
-        base &= (day <= days_in_month) & (hour < 24) & (minute < 60) & (second < 60)
+        in_calendar = (year >= _FIRST_YEAR) & (year <= _LAST_YEAR) & (month >= 1) & (month <= 12)
+        index = np.where(in_calendar, (year - _FIRST_YEAR) * 12 + month - 1, 0)
+        base &= in_calendar & (day >= 1) & (day <= _MONTH_DAYS[index])
+        base &= (hour < 24) & (minute < 60) & (second < 60)
         if not base.any():
             continue
-        local = ((_days_from_civil(year, month, day) * 24 + hour) * 60 + minute) * 60 + second
+        days = _MONTH_FIRST_DAY[index] + day - 1
+        local = ((days * 24 + hour) * 60 + minute) * 60 + second
         for fraction in range(0, 7):
             start = 19 if fraction == 0 else 20 + fraction
             suffix = int(length) - start
