@@ -187,6 +187,36 @@ def test_a_correction_must_name_an_event_of_the_same_user_and_type(
     assert [(r["row"], r["field"]) for r in rejects] == [(1, "supersedes"), (2, "supersedes")]
 
 
+def test_corrections_find_their_events_in_any_batch_of_the_lake(
+    lake: ParquetLake, clock: FixedClock, tmp_path: Path
+) -> None:
+    # Three batches of separate id ranges: the commit reads only the files whose ids could be
+    # named, so a correction of the first batch and one of the third must both find theirs,
+    # and an event that a later batch corrected stays corrected.
+    a, b, c = events(3, "a"), events(3, "b"), events(3, "c")
+    for name, rows in (("a", a), ("b", b), ("c", c)):
+        run(lake, clock, tmp_path, write_jsonl(tmp_path / f"{name}.jsonl", rows))
+    first = a[0] | {"event_id": "d-1", "supersedes": "a-0"}
+    run(lake, clock, tmp_path, write_jsonl(tmp_path / "d.jsonl", [first]))
+    again = a[0] | {"event_id": "e-1", "supersedes": "a-0"}
+    of_third = c[2] | {"event_id": "e-2", "supersedes": "c-2"}
+    between = b[1] | {"event_id": "e-3", "supersedes": "b-9"}  # in range, in no batch
+    report = run(
+        lake, clock, tmp_path, write_jsonl(tmp_path / "e.jsonl", [again, of_third, between])
+    )
+    assert (report.accepted, report.rejected) == (1, 2)
+    rejects = [json.loads(line) for line in report.rejects_file.read_text().splitlines()]
+    assert [(r["event_id"], r["field"]) for r in rejects] == [
+        ("e-1", "supersedes"),
+        ("e-3", "supersedes"),
+    ]
+    assert "already corrected" in rejects[0]["reason"]
+    assert "no earlier event 'b-9'" in rejects[1]["reason"]
+    current = {r["event_id"] for r in lake.read(current=True).to_pylist()}
+    assert {"d-1", "e-2"} <= current
+    assert not {"a-0", "c-2"} & current
+
+
 def test_bad_rows_never_stop_good_ones(
     lake: ParquetLake, clock: FixedClock, tmp_path: Path
 ) -> None:

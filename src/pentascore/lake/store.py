@@ -434,9 +434,13 @@ class BatchWriter:
                 "SEMI JOIN corrections k ON i.event_id = k.supersedes "
                 "ANTI JOIN repeats r ON r.part = i.part AND r.pos = i.pos"
             )
-            if lake is not None:
+            # Of the lake, only the files whose ids could be among the named ones are read.
+            named = con.execute("SELECT min(supersedes), max(supersedes) FROM corrections")
+            named_files = _files_overlapping(lake_files, [named.fetchall()[0]])
+            if named_files:
                 targets += (
-                    f" UNION ALL SELECT event_id, user_id, type, NULL, NULL FROM {lake} "
+                    " UNION ALL SELECT event_id, user_id, type, NULL, NULL "
+                    f"FROM read_parquet({_sql_list(named_files)}) "
                     "WHERE event_id IN (SELECT supersedes FROM corrections)"
                 )
             earlier = "(t.src IS NULL OR t.src < c.src OR (t.src = c.src AND t.rn < c.rn))"
@@ -449,8 +453,11 @@ class BatchWriter:
                  AND {earlier}
                 """
             )
+            # The lake's corrections of the same events (its row groups' statistics of
+            # supersedes let the scan skip the others).
             corrected = (
-                f"SELECT supersedes FROM {lake} WHERE supersedes IS NOT NULL"
+                f"SELECT supersedes FROM {lake} "
+                "WHERE supersedes IN (SELECT supersedes FROM corrections)"
                 if lake is not None
                 else "SELECT NULL AS supersedes WHERE false"
             )
