@@ -534,7 +534,8 @@ def _literals(
     negative = first == ord("-")
     digits = matrix - np.uint8(48)
     lead = np.where(negative, digits[min(1, width - 1)], first - np.uint8(48))
-    number = fits & (length > negative) & ((lead != 0) | (length - negative == 1))  # no 007
+    # A number has a digit, and no leading zero (007) unless it is 0 itself.
+    number = fits & (length > negative) & ((lead != 0) | (length - negative == 1))
     digits[0, negative] = 0  # the sign counts as a leading zero
     total = np.zeros(n, dtype=np.int64)
     for j in range(width):
@@ -673,11 +674,11 @@ def _json_plain(block: bytes, lines: int) -> pa.Table | None:
         return None
     if ((kinds == _BOOL) & (lit == _L_NUMBER)).any():
         return None
-    # The keys grouped by field, in row order within each: field i is keys[bounds[i]:...].
     # The text values in the order of the block: one pass over it (taking them field after
     # field straight from the block, a pass per field, cost twice as much).
     in_block = pc.take(pieces, pa.array(4 * (keys[text] + 1) + 2), boundscheck=False)
     rank = np.cumsum(text) - 1  # where each key's text value is in ``in_block``
+    # The keys grouped by field, in row order within each: field i is keys[bounds[i]:...].
     order = np.argsort(fields, kind="stable")
     bounds = np.concatenate([[0], np.cumsum(np.bincount(fields, minlength=len(_JSON_KINDS)))])
     keys, rows, text, lit, rank = keys[order], rows[order], text[order], lit[order], rank[order]
