@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,15 @@ from pentascore.lake import ParquetLake, ingest_files
 from tests.conftest import KEY
 
 Row = dict[str, Any]
+
+
+@pytest.fixture(params=[False, True], ids=["own-database", "small-batches"])
+def lake(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[ParquetLake]:
+    """Every test here runs on both ways of committing: a DuckDB database per batch, and the
+    service's one long-lived database, a cursor per batch."""
+    lake = ParquetLake(tmp_path / "home" / "lake", small_batches=request.param)
+    yield lake
+    lake.close()
 
 
 def events(n: int, prefix: str = "ev") -> list[Row]:
@@ -346,3 +357,23 @@ def test_corrections_keep_records_as_chains(
     assert "already corrected" in rejects[1]["reason"]
     assert "no earlier event 'b7'" in rejects[2]["reason"]
     assert [r["event_id"] for r in lake.read(current=True).to_pylist()] == ["b4", "b7"]
+
+
+def test_small_batches_share_one_database_across_threads_and_after_close(
+    tmp_path: Path, clock: FixedClock
+) -> None:
+    lake = ParquetLake(tmp_path / "lake", small_batches=True)
+    batches = [events(3, f"t{i}") for i in range(6)]
+
+    def land(i: int) -> Any:
+        return run(lake, clock, tmp_path, write_jsonl(tmp_path / f"t{i}.jsonl", batches[i]))
+
+    with ThreadPoolExecutor(3) as pool:  # the writer lock takes them one at a time
+        reports = list(pool.map(land, range(4)))
+    assert [(r.accepted, r.duplicates, r.rejected) for r in reports] == [(3, 0, 0)] * 4
+    lake.close()
+    assert land(4).accepted == 3  # a later batch makes a database again
+    again = land(0)
+    assert (again.accepted, again.duplicates) == (0, 3)
+    lake.close()
+    assert lake.stats().events == 15

@@ -23,6 +23,7 @@ import json
 import os
 import re
 import shutil
+import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -123,12 +124,23 @@ class LakeStats:
 
 
 class ParquetLake:
-    """A lake of Parquet files in a local folder (see the module docstring)."""
+    """A lake of Parquet files in a local folder (see the module docstring).
 
-    def __init__(self, root: Path) -> None:
+    Each batch is committed with a DuckDB database. By default a batch opens one of its own,
+    which spills into the batch's staging folder: right for large batches (the CLI's). But
+    opening and closing a database costs 25-35 ms, most of a one-event batch, so a lake made
+    with ``small_batches`` (the service's, whose batches are bounded request bodies) keeps one
+    in memory, made on its first batch and closed by `close`; each batch works on a cursor of
+    it, in temporary tables of its own.
+    """
+
+    def __init__(self, root: Path, *, small_batches: bool = False) -> None:
         self.root = root
         self.events_dir = root / "events"
         self.staging_dir = root / "_staging"
+        self._small_batches = small_batches
+        self._database: duckdb.DuckDBPyConnection | None = None
+        self._database_lock = threading.Lock()
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -215,6 +227,26 @@ class ParquetLake:
             finally:
                 fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
+    def _batch_connection(self, stage: Path) -> duckdb.DuckDBPyConnection:
+        """A connection for one batch's commit, for the batch to close."""
+        if not self._small_batches:
+            con = duckdb.connect()
+            con.execute(f"SET temp_directory = '{stage / 'tmp'}'")
+            return con
+        with self._database_lock:  # a connection must not be used by two threads at once
+            if self._database is None:
+                # Never spilled to disk: a small batch does not need it.
+                self._database = duckdb.connect(config={"temp_directory": ""})
+            return self._database.cursor()
+
+    def close(self) -> None:
+        """Close the database kept for small batches, if one was made (a later batch would
+        make another)."""
+        with self._database_lock:
+            if self._database is not None:
+                self._database.close()
+                self._database = None
+
     def _remove_leftovers(self) -> None:
         # Only called under the writer lock: anything staged now belongs to a dead writer.
         if self.staging_dir.exists():
@@ -249,8 +281,7 @@ class BatchWriter:
         self.stage = stage
         self.ready = stage / "ready"
         self.ready.mkdir()
-        self.con = duckdb.connect()
-        self.con.execute(f"SET temp_directory = '{stage / 'tmp'}'")
+        self.con = lake._batch_connection(stage)
         self.parts: list[str] = []
         self.staged = 0
         # Per part: its ids with their sources, rows, users, types and the ids they supersede,
@@ -344,12 +375,12 @@ class BatchWriter:
         con = self.con
         lake_files = self.lake.files()
         lake = f"read_parquet({_sql_list(lake_files)})" if lake_files else None
-        con.execute(f"CREATE VIEW incoming AS SELECT * FROM {self._staged(self.ready)}")
+        con.execute(f"CREATE TEMP VIEW incoming AS SELECT * FROM {self._staged(self.ready)}")
         # Input order (source file, then row) decides which of two rows came first: the
         # order rows were staged in follows how the engine happened to read them.
         con.register("staged_ids", pa.concat_tables(self._ids))
         con.execute(
-            "CREATE VIEW ids AS SELECT event_id, part::VARCHAR AS part, pos, src, rn, "
+            "CREATE TEMP VIEW ids AS SELECT event_id, part::VARCHAR AS part, pos, src, rn, "
             "supersedes, user_id, type::VARCHAR AS type FROM staged_ids"
         )
         con.execute(

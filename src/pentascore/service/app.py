@@ -672,7 +672,7 @@ def create_app(
     database = database if database is not None else Database(settings.database)
     database.check_current()
     clock = clock if clock is not None else SystemClock()
-    lake = ParquetLake(settings.lake_dir)
+    lake = ParquetLake(settings.lake_dir, small_batches=True)
     svc = Service(
         settings=settings,
         database=database,
@@ -704,6 +704,7 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             await svc.reads.aclose()
+            lake.close()
 
     app = FastAPI(
         title="pentascore",
