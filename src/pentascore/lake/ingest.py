@@ -157,7 +157,6 @@ class _Workers:
         stage: Callable[[_Checked], None],
         threads: int = 2,
     ) -> None:
-        self._con = con
         self._stage = stage
         self._cursors = ThreadCursors(con)
         self._pseudonyms = Pseudonymizer(key, self._cursors) if key is not None else None

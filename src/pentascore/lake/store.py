@@ -417,7 +417,8 @@ class BatchWriter:
             )
         # Repeats of events already in the lake: only lake files whose ids could overlap the
         # batch's are read, and of those only the row groups in the batch's range.
-        overlapping = _files_overlapping(lake_files, self._ranges())
+        id_spans = _id_spans(lake_files)  # read once, for repeats and for corrections
+        overlapping = _files_overlapping(id_spans, self._ranges())
         if overlapping:
             low = min(r[0] for r in self._ranges())
             high = max(r[1] for r in self._ranges())
@@ -467,7 +468,7 @@ class BatchWriter:
             )
             # Of the lake, only the files whose ids could be among the named ones are read.
             named = con.execute("SELECT min(supersedes), max(supersedes) FROM corrections")
-            named_files = _files_overlapping(lake_files, [named.fetchall()[0]])
+            named_files = _files_overlapping(id_spans, [named.fetchall()[0]])
             if named_files:
                 targets += (
                     " UNION ALL SELECT event_id, user_id, type, NULL, NULL "
@@ -629,22 +630,28 @@ def _sql_text(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _files_overlapping(files: list[Path], ranges: list[tuple[str, str]]) -> list[Path]:
-    """The files whose event ids could fall in one of ``ranges``: by the id range their batch's
-    manifest gives, else by their row groups' statistics (a row group without them always
-    could)."""
-    if not ranges or not files:
-        return []
+def _id_spans(files: list[Path]) -> dict[Path, list[tuple[str, str] | None]]:
+    """The event ids each file could hold, as ranges: the one its batch's manifest records,
+    else its row groups' statistics (None: a row group without them, which could hold any)."""
     recorded: dict[Path, dict[str, list[str]]] = {}
-    found = []
+    spans: dict[Path, list[tuple[str, str] | None]] = {}
     for path in files:
         if path.parent not in recorded:
             recorded[path.parent] = _recorded_id_ranges(path.parent)
         span = recorded[path.parent].get(path.name)
-        spans = [(span[0], span[1])] if span is not None else _row_group_id_ranges(path)
-        if any(s is None or any(not (b < s[0] or s[1] < a) for a, b in ranges) for s in spans):
-            found.append(path)
-    return found
+        spans[path] = [(span[0], span[1])] if span is not None else _row_group_id_ranges(path)
+    return spans
+
+
+def _files_overlapping(
+    spans: dict[Path, list[tuple[str, str] | None]], ranges: list[tuple[str, str]]
+) -> list[Path]:
+    """The files whose event ids could fall in one of ``ranges`` (``spans``: `_id_spans`)."""
+    return [
+        path
+        for path, file_spans in spans.items()
+        if any(s is None or any(not (b < s[0] or s[1] < a) for a, b in ranges) for s in file_spans)
+    ]
 
 
 def _recorded_id_ranges(batch_dir: Path) -> dict[str, list[str]]:
