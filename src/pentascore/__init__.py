@@ -1,13 +1,20 @@
 """pentascore: behavioral credit scoring over five dimensions, 350-950."""
 
 import os
+import sys
 
-# Arrow allocates from the C library's malloc unless the operator chose a pool. pyarrow's
-# default, mimalloc, backs short-lived buffers with huge pages the kernel zeroes on first
-# touch: measured on 2 million Parquet events, 2.9 to 3.4 of 7.2 to 7.9 CPU-seconds of an
-# ingest went to system time, against 0.6 of 4.8 with malloc (docs/benchmarks.md, "Ingest").
-# It takes effect only when pyarrow is imported after pentascore, as the CLI does.
-os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+# Arrow's memory pool, unless the operator chose one. pyarrow's default, mimalloc, returns
+# freed memory to the kernel within milliseconds and backs the next chunk with fresh huge pages
+# the kernel zeroes on first touch. jemalloc keeps freed memory for reuse a while. Measured on
+# the benchmark's 9.48M events, in fresh processes, one pool against another alternately: a
+# Parquet ingest spent 0.44-0.53 CPU-s per million events in the kernel with mimalloc, against
+# 0.13-0.17 with jemalloc or malloc; CSV and JSON lines ran 7-14% faster with jemalloc than
+# with malloc (docs/benchmarks.md, "Ingest"). pyarrow's Linux wheels have jemalloc; elsewhere
+# malloc. It takes effect only when pyarrow allocates after pentascore is imported, as in the
+# CLI: pyarrow reads the choice once, at its first allocation.
+os.environ.setdefault(
+    "ARROW_DEFAULT_MEMORY_POOL", "jemalloc" if sys.platform == "linux" else "system"
+)
 
 __version__ = "0.1.0"
 
