@@ -7,11 +7,11 @@ import sys
 # freed memory to the kernel within milliseconds and backs the next chunk with fresh huge pages
 # the kernel zeroes on first touch. jemalloc keeps freed memory for reuse a while. Measured on
 # the benchmark's 9.48M events, in fresh processes, one pool against another alternately: a
-# Parquet ingest spent 0.44-0.53 CPU-s per million events in the kernel with mimalloc, against
-# 0.13-0.17 with jemalloc or malloc; CSV and JSON lines ran 7-14% faster with jemalloc than
+# Parquet ingest spent 0.46-0.53 CPU-s per million events in the kernel with mimalloc, against
+# 0.13-0.19 with jemalloc or malloc; CSV and JSON lines ran 7-14% faster with jemalloc than
 # with malloc (docs/benchmarks.md, "Ingest"). pyarrow's Linux wheels have jemalloc; elsewhere
-# malloc. It takes effect only when pyarrow allocates after pentascore is imported, as in the
-# CLI: pyarrow reads the choice once, at its first allocation.
+# malloc. It takes effect only when pentascore is imported before pyarrow, as in the CLI and
+# the benchmarks: pyarrow reads the choice once, as it loads.
 os.environ.setdefault(
     "ARROW_DEFAULT_MEMORY_POOL", "jemalloc" if sys.platform == "linux" else "system"
 )
