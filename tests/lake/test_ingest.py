@@ -143,6 +143,34 @@ def test_an_id_reused_for_other_content_is_refused_with_the_way_to_correct(
     assert "supersedes" in reject["reason"]
 
 
+def test_a_repeat_that_differs_in_any_one_field_is_refused_and_the_rest_land(
+    lake: ParquetLake, clock: FixedClock, tmp_path: Path
+) -> None:
+    rows = events(13)  # one of each type, in EventType's order
+    run(lake, clock, tmp_path, write_jsonl(tmp_path / "a.jsonl", rows))
+    before = snapshot(lake)
+    changes: dict[int, Row] = {
+        0: {"amount": 250001},  # bill: a number, by one
+        1: {"user_id": "U0099"},  # credit_line: the person
+        3: {"address": "No. 9 Wensan Road, Hangzhou"},  # payment: a pseudonymized text
+        4: {"direction": "in"},  # transfer: a choice
+        9: {"phone": "+86 138 0013 8001"},  # profile_change: one digit
+        11: {"ts": "2026-03-05T09:30:00.000001Z"},  # security_event: one microsecond
+    }
+    second = [dict(rows[i], **change) for i, change in changes.items()]
+    unpaid = {k: v for k, v in rows[5].items() if k != "days_past_due"}  # 0 against missing
+    second += [unpaid, rows[2], rows[6], *events(2, prefix="new")]
+    report = run(lake, clock, tmp_path, write_jsonl(tmp_path / "b.jsonl", second))
+    assert (report.accepted, report.duplicates, report.rejected) == (2, 2, 7)
+    rejects = [json.loads(line) for line in report.rejects_file.read_text().splitlines()]
+    assert sorted(r["row"] for r in rejects) == list(range(1, 8))
+    assert {r["field"] for r in rejects} == {"event_id"}
+    assert all("different event in the lake" in r["reason"] for r in rejects)
+    assert lake.stats().events == 15
+    # The first batch's files are as they were: nothing in the lake was overwritten.
+    assert {k: v for k, v in snapshot(lake).items() if k in before} == before
+
+
 def test_a_correction_supersedes_without_rewriting_history(
     lake: ParquetLake, clock: FixedClock, tmp_path: Path
 ) -> None:
