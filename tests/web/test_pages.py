@@ -163,6 +163,38 @@ def test_a_person_is_refused_in_the_page_language(web: World) -> None:
     assert message(missing.text) == REFUSALS["no_record"].format(event_id="no-such-record")
 
 
+def test_an_operator_deciding_a_decided_dispute_is_told_in_the_page_language(web: World) -> None:
+    w = web
+    user, bill = _eligible(w)
+    _person(w, user).post("/app/disputes", data={"event_id": bill["event_id"], "reason": "x"})
+    ops = _operator(w)
+    found = re.search(r'action="/ops/disputes/(\d+)"', ops.get("/ops").text)
+    assert found, "the dispute is in the operator's queue"
+    decide = f"/ops/disputes/{found.group(1)}"
+    first = ops.post(decide, data={"decision": "reject", "note": "a"}, follow_redirects=False)
+    assert first.status_code == 303
+
+    def message(page: str) -> str:
+        shown = re.search(r'id="message">(.*?)</p>', page, flags=re.S)
+        assert shown, page
+        return unescape(shown.group(1))
+
+    again = ops.post(decide, data={"decision": "uphold", "note": "b"})
+    assert again.status_code == 409
+    assert message(again.text) == f"dispute {found.group(1)} is rejected already."
+    ops.get("/ops?lang=zh")  # the language is remembered in a cookie
+    again = ops.post(decide, data={"decision": "reject", "note": "c"})
+    assert (again.status_code, message(again.text)) == (
+        409,
+        REFUSALS["dispute.not_pending"].format(dispute_id=found.group(1)),
+    )
+    missing = ops.post("/ops/disputes/987654", data={"decision": "reject", "note": "d"})
+    assert (missing.status_code, message(missing.text)) == (
+        404,
+        REFUSALS["dispute.not_found"].format(dispute_id=987654),
+    )
+
+
 def test_charts_are_valid_labelled_svg() -> None:
     names = {k: k.title() for k in ("a", "b", "c", "d", "e")}
     for svg in (

@@ -7,7 +7,8 @@
 - `ACTION_TEXTS`: each improvement action's words (`pentascore.explain.actions.ACTIONS`).
 - `BAND_LABELS`: the score bands (`pentascore.model.scale.BAND_NAMES`).
 - `REFUSALS`: the Chinese of the refusals a person can meet on their page (repairs, refresh,
-  authorizations, disputes), keyed by their code (the English is the service's own sentence).
+  authorizations, disputes), and an operator on a dispute's decision (``dispute.`` codes), keyed
+  by their code (the English is the service's own sentence).
 
 A test checks that every feature, action and band has both languages.
 """
@@ -419,6 +420,9 @@ REFUSALS: dict[str, str] = {
     "already_disputed": "这条记录已有一项处理中的异议。",
     "not_enough_data": "数据还不足以为您评分。",
     "no_data": "还没有关于您的任何记录，暂时无法评分。",
+    # An operator's decision on a dispute (`pentascore.service.disputes`), given ``dispute_id``.
+    "dispute.not_found": "没有编号为 {dispute_id} 的异议。",
+    "dispute.not_pending": "异议 {dispute_id} 已经处理过了。",
 }
 
 

@@ -722,19 +722,25 @@ def add_pages(app: FastAPI) -> None:
         if not _operator(svc, request):
             return _back("/ops")
         note = note[:2000] or "-"
-        if decision == "uphold":
-            uphold(
-                svc.database,
-                svc.lake,
-                svc.settings.rejects_dir,
-                svc.clock,
-                svc.rescorer,
-                dispute_id,
-                note,
-                void=True,
+        try:
+            if decision == "uphold":
+                uphold(
+                    svc.database,
+                    svc.lake,
+                    svc.settings.rejects_dir,
+                    svc.clock,
+                    svc.rescorer,
+                    dispute_id,
+                    note,
+                    void=True,
+                )
+            else:
+                reject(svc.database, svc.clock, dispute_id, note)
+        except Refused as exc:  # decided already (another operator, another tab), or gone
+            words = refusal_text(
+                f"dispute.{exc.code}", exc.message, _lang(request), dispute_id=dispute_id
             )
-        else:
-            reject(svc.database, svc.clock, dispute_id, note)
+            return _ops_page(svc, request, status=exc.status, message=words)
         return _back("/ops")
 
 
