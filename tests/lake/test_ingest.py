@@ -130,6 +130,27 @@ def test_repeats_inside_one_batch_count_as_duplicates(
     assert (report.accepted, report.duplicates, report.rejected) == (10, 4, 0)
 
 
+def test_a_repeat_inside_one_batch_with_other_content_is_refused(
+    lake: ParquetLake, clock: FixedClock, tmp_path: Path
+) -> None:
+    rows = events(6)
+    changed = [dict(rows[0], amount=250001), dict(rows[3], address="No. 9 Wensan Road")]
+    # The first of each id, in input order, stands: the changed copies come later, in a
+    # second file, and an exact copy in the same file counts as a duplicate.
+    first = write_jsonl(tmp_path / "a.jsonl", [*rows, rows[1]])
+    second = write_jsonl(tmp_path / "b.jsonl", changed)
+    report = run(lake, clock, tmp_path, first, second)
+    assert (report.accepted, report.duplicates, report.rejected) == (6, 1, 2)
+    rejects = [json.loads(line) for line in report.rejects_file.read_text().splitlines()]
+    assert [(Path(r["source"]).name, r["row"], r["field"]) for r in rejects] == [
+        ("b.jsonl", 1, "event_id"),
+        ("b.jsonl", 2, "event_id"),
+    ]
+    assert all("earlier in this batch" in r["reason"] for r in rejects)
+    stored = {e["event_id"]: e for e in lake.read().to_pylist()}
+    assert stored[rows[0]["event_id"]]["amount"] == rows[0]["amount"]
+
+
 def test_an_id_reused_for_other_content_is_refused_with_the_way_to_correct(
     lake: ParquetLake, clock: FixedClock, tmp_path: Path
 ) -> None:
