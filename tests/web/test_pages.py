@@ -28,6 +28,7 @@ from pentascore.model.registry import ModelRegistry
 from pentascore.model.scale import BAND_NAMES, band_names
 from pentascore.model.train import Trained
 from pentascore.scores.run import NEEDS
+from pentascore.service.corrections import write_correction
 from pentascore.service.db import AuditEntry, Database
 from pentascore.service.reads import OUTCOMES
 from pentascore.service.remedies import explainer_of
@@ -38,6 +39,7 @@ from pentascore.web.i18n import (
     FEATURE_SENTENCES,
     MESSAGES,
     NEEDS_ZH,
+    OPERATOR_REFUSALS,
     REFUSALS,
     format_value,
     reason_text,
@@ -186,13 +188,42 @@ def test_an_operator_deciding_a_decided_dispute_is_told_in_the_page_language(web
     again = ops.post(decide, data={"decision": "reject", "note": "c"})
     assert (again.status_code, message(again.text)) == (
         409,
-        REFUSALS["dispute.not_pending"].format(dispute_id=found.group(1)),
+        OPERATOR_REFUSALS["zh"]["not_pending"].format(dispute_id=found.group(1)),
     )
+    assert 'href="/ops?lang=en"' in again.text  # the switch leads to the console, not the form
     missing = ops.post("/ops/disputes/987654", data={"decision": "reject", "note": "d"})
     assert (missing.status_code, message(missing.text)) == (
         404,
-        REFUSALS["dispute.not_found"].format(dispute_id=987654),
+        OPERATOR_REFUSALS["zh"]["not_found"].format(dispute_id=987654),
     )
+
+
+def test_an_operator_upholding_a_dispute_whose_record_was_cancelled_is_told_so(
+    web: World,
+) -> None:
+    w = web
+    user, bill = _eligible(w)
+    _person(w, user).post("/app/disputes", data={"event_id": bill["event_id"], "reason": "x"})
+    ops = _operator(w)
+    found = re.search(r'action="/ops/disputes/(\d+)"', ops.get("/ops?lang=en").text)
+    assert found
+    # The record is cancelled by its furnisher before the operator gets to the dispute.
+    lake = ParquetLake(w.settings.lake_dir)
+    write_correction(lake, w.settings.rejects_dir, w.clock, bill, "void-1", {"void": True})
+    upheld = ops.post(f"/ops/disputes/{found.group(1)}", data={"decision": "uphold", "note": "a"})
+    assert upheld.status_code == 404
+    shown = re.search(r'id="message">(.*?)</p>', upheld.text, flags=re.S)
+    assert shown
+    assert unescape(shown.group(1)) == OPERATOR_REFUSALS["en"]["no_record"].format(
+        dispute_id=found.group(1), detail=f"record {bill['event_id']} was cancelled"
+    )
+    # Still pending: the operator can reject it.
+    rejected = ops.post(
+        f"/ops/disputes/{found.group(1)}",
+        data={"decision": "reject", "note": "b"},
+        follow_redirects=False,
+    )
+    assert rejected.status_code == 303
 
 
 def test_charts_are_valid_labelled_svg() -> None:

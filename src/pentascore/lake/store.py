@@ -386,13 +386,15 @@ class BatchWriter:
         con.execute(
             "CREATE TEMP TABLE repeats (part VARCHAR, pos BIGINT, same BOOLEAN, other VARCHAR)"
         )
-        # A repeat is compared with the event it repeats by a 64-bit hash of every field of
-        # each, taken where the rows are read: the joins then carry a number per row, not every
-        # field (MATERIALIZED keeps DuckDB from moving the hash after them). Two different
-        # events share a hash with a chance of 2^-64; the later would then count as a duplicate
-        # instead of being refused, and nothing is overwritten either way. Ingesting the
-        # benchmark's 9.48M events again peaks at 3.9 GB instead of 7.8; its files twice in
-        # one batch, at 8.9 instead of 9.9.
+        # A repeat is compared with the event it repeats by DuckDB's 64-bit hash of every
+        # field of each, taken where the rows are read: the joins then carry a number per row,
+        # not every field (MATERIALIZED keeps DuckDB from moving the hash after them). Ingesting
+        # the benchmark's 9.48M events again peaks at 3.9 GB instead of 7.8; its files twice
+        # in one batch, at 8.9 instead of 9.9. A change to one field never keeps the hash; an
+        # accidental change to several keeps it with a chance of 2^-64; the hash is not
+        # cryptographic, so a sender can craft a different event that keeps it. Such an event
+        # is counted a duplicate instead of being refused: it is not stored, and nothing stored
+        # changes, so nothing is gained by crafting one.
         content = "hash(" + ", ".join(f'x."{f.name}"' for f in FIELDS) + ")"
         # Repeats inside the batch: the first occurrence stands for the others.
         repeated = (

@@ -7,8 +7,8 @@
 - `ACTION_TEXTS`: each improvement action's words (`pentascore.explain.actions.ACTIONS`).
 - `BAND_LABELS`: the score bands (`pentascore.model.scale.BAND_NAMES`).
 - `REFUSALS`: the Chinese of the refusals a person can meet on their page (repairs, refresh,
-  authorizations, disputes), and an operator on a dispute's decision (``dispute.`` codes), keyed
-  by their code (the English is the service's own sentence).
+  authorizations, disputes), keyed by their code (the English is the service's own sentence).
+- `OPERATOR_REFUSALS`: those of an operator deciding a dispute, in both languages.
 
 A test checks that every feature, action and band has both languages.
 """
@@ -420,9 +420,28 @@ REFUSALS: dict[str, str] = {
     "already_disputed": "这条记录已有一项处理中的异议。",
     "not_enough_data": "数据还不足以为您评分。",
     "no_data": "还没有关于您的任何记录，暂时无法评分。",
-    # An operator's decision on a dispute (`pentascore.service.disputes`), given ``dispute_id``.
-    "dispute.not_found": "没有编号为 {dispute_id} 的异议。",
-    "dispute.not_pending": "异议 {dispute_id} 已经处理过了。",
+}
+
+# The refusals an operator meets deciding a dispute (`pentascore.service.disputes`), by code,
+# given ``dispute_id`` and ``detail`` (the service's sentence). In English the service's own
+# sentence serves where it speaks to the operator (no such dispute, decided already); where it
+# speaks to the person (their record) or gives a detail, the console says it in its own words.
+OPERATOR_REFUSALS: dict[str, dict[str, str]] = {
+    "en": {
+        "no_record": (
+            "Dispute {dispute_id} cannot be upheld: its record is no longer current ({detail}). "
+            "Reject it instead."
+        ),
+        "bad_correction": (
+            "Dispute {dispute_id} cannot be upheld: the lake refused its correction ({detail})."
+        ),
+    },
+    "zh": {
+        "not_found": "没有编号为 {dispute_id} 的异议。",
+        "not_pending": "异议 {dispute_id} 已经处理过了。",
+        "no_record": "异议 {dispute_id} 无法成立：它所指的记录已被作废或已不存在，请改为驳回。",
+        "bad_correction": "异议 {dispute_id} 无法成立：数据湖拒绝了它的更正（{detail}）。",
+    },
 }
 
 
@@ -489,6 +508,15 @@ def refusal_text(code: str, sentence: str, lang: str, **params: Any) -> str:
     if _language(lang) == "en" or code not in REFUSALS:
         return sentence
     return REFUSALS[code].format_map(_Blank(params))
+
+
+def operator_refusal_text(code: str, sentence: str, lang: str, **params: Any) -> str:
+    """A refusal of an operator's decision on a dispute in ``lang`` (the service's sentence
+    where there are no words of our own for its code)."""
+    words = OPERATOR_REFUSALS[_language(lang)].get(code)
+    if words is None:
+        return sentence
+    return words.format_map(_Blank({"detail": sentence.rstrip("."), **params}))
 
 
 class _Blank(dict[str, Any]):

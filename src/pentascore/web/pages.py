@@ -47,6 +47,7 @@ from pentascore.web.i18n import (
     action_text,
     band_label,
     needs_text,
+    operator_refusal_text,
     reason_text,
     refusal_text,
     translator,
@@ -74,11 +75,14 @@ def _page(
     t = translator(lang)
     other = "en" if lang == "zh" else "zh"
     query = {**request.query_params, "lang": other}
+    # A page shown in answer to a form (a refusal) switches language at its own address
+    # (/app, /partner, /ops): the form's address answers POST only.
+    path = request.url.path if request.method == "GET" else "/" + request.url.path.split("/")[1]
     html = _ENV.get_template(template).render(
         lang=lang,
         t=t,
         other=other,
-        switch_url=f"{request.url.path}?{urlencode(query)}",
+        switch_url=f"{path}?{urlencode(query)}",
         signout=signout,
         word_for=lambda kind, code: word_for(kind, code, t),
         **context,
@@ -736,9 +740,10 @@ def add_pages(app: FastAPI) -> None:
                 )
             else:
                 reject(svc.database, svc.clock, dispute_id, note)
-        except Refused as exc:  # decided already (another operator, another tab), or gone
-            words = refusal_text(
-                f"dispute.{exc.code}", exc.message, _lang(request), dispute_id=dispute_id
+        except Refused as exc:  # decided already (another tab, another operator), gone, or
+            # its record cancelled since it was filed
+            words = operator_refusal_text(
+                exc.code, exc.message, _lang(request), dispute_id=dispute_id
             )
             return _ops_page(svc, request, status=exc.status, message=words)
         return _back("/ops")
