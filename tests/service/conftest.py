@@ -20,10 +20,8 @@ from pentascore.core.clock import FixedClock
 from pentascore.core.settings import DEV_OPERATOR_TOKEN, Settings
 from pentascore.events.pseudonym import pseudonymize_value
 from pentascore.features.duckdb_engine import DuckDBEngine
-from pentascore.lake import ParquetLake
-from pentascore.service.app import create_app
+from pentascore.service.app import Service, create_app
 from pentascore.service.db import Base, Database, Dispute
-from pentascore.service.disputes import uphold
 from pentascore.service.identities import add_partner, consumer_token
 from pentascore.service.published import publish
 from pentascore.service.refresh import Rescorer
@@ -125,16 +123,9 @@ class World:
 
     def uphold(self, dispute_id: int, note: str, **decision: Any) -> Dispute:
         """Upholds the dispute as the operator, in this world's lake, clock and rescorer."""
-        return uphold(
-            self.database,
-            ParquetLake(self.settings.lake_dir),
-            self.settings.rejects_dir,
-            self.clock,
-            self.rescorer,
-            dispute_id,
-            note,
-            **decision,
-        )
+        service = self.client.app.state.service  # type: ignore[attr-defined]
+        assert isinstance(service, Service)
+        return service.uphold_dispute(dispute_id, note, **decision)
 
 
 def make_world(

@@ -17,7 +17,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
-from typing import Annotated
+from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import Depends, FastAPI, Path, Query, Request, Security, status
@@ -44,11 +44,13 @@ from pentascore.service.db import (
     Authorization,
     ConsumerToken,
     Database,
+    Dispute,
     Inquiry,
     Partner,
     PublishedScore,
     open_database,
 )
+from pentascore.service.disputes import uphold
 from pentascore.service.errors import Refused
 from pentascore.service.fast_read import FastReads
 from pentascore.service.inquiry_export import export_inquiries
@@ -118,6 +120,20 @@ class Service:
     def __post_init__(self) -> None:
         pseudonym = partial(pseudonymize_value, self.key, "user_id")
         object.__setattr__(self, "_user_refs", lru_cache(maxsize=USER_REFS_KEPT)(pseudonym))
+
+    def uphold_dispute(self, dispute_id: int, note: str, **decision: Any) -> Dispute:
+        """`disputes.uphold` (``changes=...`` or ``void=True``) on this service's database,
+        lake, clock and rescorer: the operator API and the operator console both decide so."""
+        return uphold(
+            self.database,
+            self.lake,
+            self.settings.rejects_dir,
+            self.clock,
+            self.rescorer,
+            dispute_id,
+            note,
+            **decision,
+        )
 
     def user_ref(self, user_id: str) -> str:
         """The pseudonym of a user id (an HMAC), remembered for the `USER_REFS_KEPT` ids

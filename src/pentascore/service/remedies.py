@@ -25,7 +25,7 @@ from pentascore.service.app import (
     operator,
 )
 from pentascore.service.db import Dispute, Repair
-from pentascore.service.disputes import disputes_of, file_dispute, queue, reject, uphold
+from pentascore.service.disputes import disputes_of, file_dispute, queue, reject
 from pentascore.service.errors import Refused
 from pentascore.service.repairs import ask_repair, repairs_of
 from pentascore.service.schemas import Page, Problem, Strict
@@ -297,17 +297,7 @@ def add_routes(app: FastAPI) -> None:
     )
     def uphold_dispute(dispute_id: int, body: Decision, svc: ServiceDep) -> DisputeOut:
         """Uphold: fix (``changes``) or void the record; the person is rescored at once."""
-        decided = uphold(
-            svc.database,
-            svc.lake,
-            svc.settings.rejects_dir,
-            svc.clock,
-            svc.rescorer,
-            dispute_id,
-            body.note,
-            changes=body.changes,
-            void=body.void,
-        )
+        decided = svc.uphold_dispute(dispute_id, body.note, changes=body.changes, void=body.void)
         return _dispute_out(decided, svc.clock.now())
 
     @app.post(

@@ -32,7 +32,7 @@ from pentascore.service.app import Service, _service, create_app
 from pentascore.service.authorizations import Decision, Scope
 from pentascore.service.credentials import hash_secret, same_secret
 from pentascore.service.db import ConsumerToken, Inquiry, Partner
-from pentascore.service.disputes import disputes_of, file_dispute, queue, reject, uphold
+from pentascore.service.disputes import disputes_of, file_dispute, queue, reject
 from pentascore.service.errors import Refused
 from pentascore.service.published import history, latest
 from pentascore.service.reads import ALLOWED, ReadJob
@@ -728,16 +728,7 @@ def add_pages(app: FastAPI) -> None:
         note = note[:2000] or "-"
         try:
             if decision == "uphold":
-                uphold(
-                    svc.database,
-                    svc.lake,
-                    svc.settings.rejects_dir,
-                    svc.clock,
-                    svc.rescorer,
-                    dispute_id,
-                    note,
-                    void=True,
-                )
+                svc.uphold_dispute(dispute_id, note, void=True)
             else:
                 reject(svc.database, svc.clock, dispute_id, note)
         except Refused as exc:  # decided already (another tab, another operator), gone, or
