@@ -88,10 +88,13 @@ _US_PER_S = 1_000_000
 # day falls on (days since 1970-01-01) and how many days it has, by the proleptic Gregorian
 # calendar. Two lookups instead of the calendar arithmetic over every row.
 _FIRST_YEAR, _LAST_YEAR = 1000, 9999
-_MONTHS = np.arange(f"{_FIRST_YEAR}-01", f"{_LAST_YEAR + 1}-02", dtype="datetime64[M]")
-_MONTH_FIRST_DAY = _MONTHS.astype("datetime64[D]").astype(np.int64)
-_MONTH_DAYS = np.diff(_MONTH_FIRST_DAY).astype(np.int8)
-_MONTH_FIRST_DAY = _MONTH_FIRST_DAY[:-1]
+_MONTH_STARTS = (
+    np.arange(f"{_FIRST_YEAR}-01", f"{_LAST_YEAR + 1}-02", dtype="datetime64[M]")
+    .astype("datetime64[D]")
+    .astype(np.int64)
+)  # one more than the months, so that each month's length is a difference
+_MONTH_FIRST_DAY = _MONTH_STARTS[:-1]
+_MONTH_DAYS = np.diff(_MONTH_STARTS).astype(np.int8)
 
 
 class _Unsupported(Exception):

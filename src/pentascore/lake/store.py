@@ -339,16 +339,12 @@ class BatchWriter:
         with path.open("rb") as fh:
             os.fsync(fh.fileno())
 
-    def _ranges(self) -> list[tuple[str, str]]:
-        """The (min, max) event id of each staged part (each has rows)."""
-        return list(self._id_ranges)
-
     def _unique_in_batch(self) -> bool:
         """True when no id can appear twice in the batch: each part's ids strictly increase
         and no two parts' ranges overlap. False means: maybe, look."""
         if not all(self._ascending):
             return False
-        ranges = sorted(self._ranges())
+        ranges = sorted(self._id_ranges)
         return all(a[1] < b[0] for a, b in itertools.pairwise(ranges))
 
     def _wait(self) -> None:
@@ -430,10 +426,10 @@ class BatchWriter:
         # Repeats of events already in the lake: only lake files whose ids could overlap the
         # batch's are read, and of those only the row groups in the batch's range.
         id_spans = _id_spans(lake_files)  # read once, for repeats and for corrections
-        overlapping = _files_overlapping(id_spans, self._ranges())
+        overlapping = _files_overlapping(id_spans, self._id_ranges)
         if overlapping:
-            low = min(r[0] for r in self._ranges())
-            high = max(r[1] for r in self._ranges())
+            low = min(r[0] for r in self._id_ranges)
+            high = max(r[1] for r in self._id_ranges)
             candidates = (
                 f"(SELECT * FROM read_parquet({_sql_list(overlapping)}) "
                 f"WHERE event_id BETWEEN {_sql_text(low)} AND {_sql_text(high)})"
